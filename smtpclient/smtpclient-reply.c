@@ -1,0 +1,664 @@
+/* smtpclient-reply.c: SMTP reply parser and EHLO capabilities (pure, no
+ * sockets)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "smtpclient-private.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "smtpclient-error.h"
+#include "smtpclient-reply-private.h"
+
+/* Bytes of an offending line quoted in an error message. */
+#define EXCERPT_MAX 40
+
+/* RFC 4422 §3.1: a SASL mechanism name has 1 to 20 characters. */
+#define MECHANISM_NAME_MAX 20
+
+/* Most AUTH mechanisms remembered; further ones are ignored, so a hostile
+ * server cannot make the capabilities much bigger than a real list. */
+#define MECHANISMS_MAX 64
+
+struct _SmtpClientReplyParser
+{
+  guint      code;   /* of the reply being assembled */
+  GPtrArray *lines;  /* its texts so far; NULL between replies */
+};
+
+struct _SmtpClientCapabilities
+{
+  GHashTable *extensions;       /* upper-cased keyword -> parameters */
+  GPtrArray  *auth_mechanisms;  /* upper-cased, unique, in offered order */
+  guint64     size_limit;
+};
+
+/* SmtpClientReply */
+
+void
+smtp_client_reply_free (SmtpClientReply *reply)
+{
+  if (reply == NULL)
+    return;
+
+  g_clear_pointer (&reply->lines, g_ptr_array_unref);
+  g_free (reply);
+}
+
+SmtpClientReply *
+smtp_client_reply_copy (const SmtpClientReply *reply)
+{
+  SmtpClientReply *copy;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  copy = g_new0 (SmtpClientReply, 1);
+  copy->code = reply->code;
+  copy->lines = g_ptr_array_new_full (reply->lines->len, g_free);
+  for (guint i = 0; i < reply->lines->len; i++)
+    g_ptr_array_add (copy->lines,
+                     g_strdup (g_ptr_array_index (reply->lines, i)));
+
+  return copy;
+}
+
+char *
+smtp_client_reply_to_string (const SmtpClientReply *reply)
+{
+  GString *string;
+  guint n_lines;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  string = g_string_new (NULL);
+  n_lines = reply->lines->len;
+
+  if (n_lines == 0)
+    g_string_append_printf (string, "%03u", reply->code);
+
+  for (guint i = 0; i < n_lines; i++)
+    {
+      const char *text = g_ptr_array_index (reply->lines, i);
+      gboolean is_last = (i + 1 == n_lines);
+
+      if (i > 0)
+        g_string_append_c (string, '\n');
+      g_string_append_printf (string, "%03u", reply->code);
+
+      if (!is_last)
+        g_string_append_c (string, '-');
+      else if (*text != '\0')
+        g_string_append_c (string, ' ');
+      g_string_append (string, text);
+    }
+
+  return g_string_free (string, FALSE);
+}
+
+/* Length of the RFC 3463 status code at the start of @text, followed by a
+ * space or the end of the text; 0 when there is none.
+ *   status-code = class "." subject "." detail
+ *   class = "2" / "4" / "5";  subject, detail = 1*3digit */
+static gsize
+enhanced_code_length (const char *text)
+{
+  const char *p = text;
+
+  if (*p != '2' && *p != '4' && *p != '5')
+    return 0;
+  p++;
+
+  for (guint part = 0; part < 2; part++)
+    {
+      guint n_digits = 0;
+
+      if (*p != '.')
+        return 0;
+      p++;
+
+      while (n_digits < 3 && g_ascii_isdigit (*p))
+        {
+          n_digits++;
+          p++;
+        }
+      if (n_digits == 0)
+        return 0;
+    }
+
+  if (*p != '\0' && *p != ' ')
+    return 0;
+
+  return (gsize) (p - text);
+}
+
+char *
+smtp_client_reply_get_enhanced_code (const SmtpClientReply *reply)
+{
+  const char *first;
+  gsize length;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  if (reply->lines->len == 0)
+    return NULL;
+
+  first = g_ptr_array_index (reply->lines, 0);
+  length = enhanced_code_length (first);
+  if (length == 0)
+    return NULL;
+
+  return g_strndup (first, length);
+}
+
+/* Appends @text with control characters turned into spaces and leading and
+ * trailing spaces removed; nothing when that leaves nothing. */
+static void
+append_printable_text (GString    *string,
+                       const char *text)
+{
+  g_autofree char *copy = g_strdup (text);
+
+  for (char *p = copy; *p != '\0'; p++)
+    {
+      if ((guchar) *p < 0x20 || *p == 0x7f)
+        *p = ' ';
+    }
+
+  g_strstrip (copy);
+  if (*copy == '\0')
+    return;
+
+  g_string_append_c (string, ' ');
+  g_string_append (string, copy);
+}
+
+/* Servers such as Gmail repeat the enhanced status code on every line of
+ * a multi-line reply; the one-line form shows it only once. */
+char *
+smtp_client_reply_to_one_line (const SmtpClientReply *reply)
+{
+  g_autofree char *enhanced = NULL;
+  GString *string;
+  gsize enhanced_length = 0;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  enhanced = smtp_client_reply_get_enhanced_code (reply);
+  if (enhanced != NULL)
+    enhanced_length = strlen (enhanced);
+
+  string = g_string_new (NULL);
+  g_string_append_printf (string, "%03u", reply->code);
+
+  for (guint i = 0; i < reply->lines->len; i++)
+    {
+      const char *text = g_ptr_array_index (reply->lines, i);
+
+      if (i > 0
+          && enhanced != NULL
+          && strncmp (text, enhanced, enhanced_length) == 0
+          && (text[enhanced_length] == '\0' || text[enhanced_length] == ' '))
+        text += enhanced_length;
+
+      append_printable_text (string, text);
+    }
+
+  return g_string_free (string, FALSE);
+}
+
+/* SmtpClientReplyParser */
+
+SmtpClientReplyParser *
+smtp_client_reply_parser_new (void)
+{
+  return g_new0 (SmtpClientReplyParser, 1);
+}
+
+void
+smtp_client_reply_parser_free (SmtpClientReplyParser *parser)
+{
+  if (parser == NULL)
+    return;
+
+  smtp_client_reply_parser_reset (parser);
+  g_free (parser);
+}
+
+void
+smtp_client_reply_parser_reset (SmtpClientReplyParser *parser)
+{
+  g_return_if_fail (parser != NULL);
+
+  parser->code = 0;
+  g_clear_pointer (&parser->lines, g_ptr_array_unref);
+}
+
+gboolean
+smtp_client_reply_parser_is_partial (SmtpClientReplyParser *parser)
+{
+  g_return_val_if_fail (parser != NULL, FALSE);
+
+  return parser->lines != NULL;
+}
+
+/* The start of a bad line for an error message: valid UTF-8, control
+ * characters replaced, at most EXCERPT_MAX bytes of the line. */
+static char *
+make_excerpt (const char *line,
+              gsize       length)
+{
+  g_autofree char *valid = NULL;
+  GString *excerpt;
+
+  if (length == 0)
+    return g_strdup ("");
+
+  valid = g_utf8_make_valid (line, (gssize) MIN (length, EXCERPT_MAX));
+  excerpt = g_string_new (NULL);
+  for (const char *p = valid; *p != '\0'; p++)
+    {
+      if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_c (excerpt, '?');
+      else
+        g_string_append_c (excerpt, *p);
+    }
+  if (length > EXCERPT_MAX)
+    g_string_append (excerpt, "…");
+
+  return g_string_free (excerpt, FALSE);
+}
+
+static SmtpClientReplyParseResult parser_fail (SmtpClientReplyParser *parser,
+                                               GError               **error,
+                                               const char            *format,
+                                               ...) G_GNUC_PRINTF (3, 4);
+
+/* Resets @parser and sets a protocol error; @format is translated by the
+ * caller. */
+static SmtpClientReplyParseResult
+parser_fail (SmtpClientReplyParser *parser,
+             GError               **error,
+             const char            *format,
+             ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  smtp_client_reply_parser_reset (parser);
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_PROTOCOL,
+                       message);
+  return SMTP_CLIENT_REPLY_PARSE_ERROR;
+}
+
+/* RFC 5321 §4.2: three digits, the first 1..5, the second 0..5. */
+static gboolean
+parse_code (const char *line,
+            gsize       length,
+            guint      *out_code)
+{
+  if (length < 3)
+    return FALSE;
+
+  if (line[0] < '1' || line[0] > '5'
+      || line[1] < '0' || line[1] > '5'
+      || line[2] < '0' || line[2] > '9')
+    return FALSE;
+
+  *out_code = (guint) (line[0] - '0') * 100
+              + (guint) (line[1] - '0') * 10
+              + (guint) (line[2] - '0');
+  return TRUE;
+}
+
+SmtpClientReplyParseResult
+smtp_client_reply_parser_feed_line (SmtpClientReplyParser *parser,
+                                    const char            *line,
+                                    gsize                  length,
+                                    SmtpClientReply      **out_reply,
+                                    GError               **error)
+{
+  SmtpClientReply *reply;
+  gboolean is_last;
+  guint code;
+  char *text;
+
+  g_return_val_if_fail (parser != NULL, SMTP_CLIENT_REPLY_PARSE_ERROR);
+  g_return_val_if_fail (line != NULL || length == 0,
+                        SMTP_CLIENT_REPLY_PARSE_ERROR);
+  g_return_val_if_fail (out_reply != NULL, SMTP_CLIENT_REPLY_PARSE_ERROR);
+  g_return_val_if_fail (error == NULL || *error == NULL,
+                        SMTP_CLIENT_REPLY_PARSE_ERROR);
+
+  *out_reply = NULL;
+  smtp_client_init_i18n ();
+
+  if (length > 0 && line[length - 1] == '\r')
+    length--;
+
+  /* Checked before anything is scanned or copied. */
+  if (length > SMTP_CLIENT_REPLY_MAX_LINE)
+    return parser_fail (parser, error,
+                        /* Translators: %u is a number of bytes */
+                        _("Malformed reply from the server: a line is longer "
+                          "than %u bytes"),
+                        (guint) SMTP_CLIENT_REPLY_MAX_LINE);
+
+  if (length > 0 && memchr (line, '\0', length) != NULL)
+    return parser_fail (parser, error,
+                        _("Malformed reply from the server: a line contains "
+                          "a NUL byte"));
+
+  if (!parse_code (line, length, &code))
+    {
+      g_autofree char *excerpt = make_excerpt (line, length);
+
+      return parser_fail (parser, error,
+                          /* Translators: %s: start of the server's line */
+                          _("Malformed reply from the server: “%s” does not "
+                            "start with a reply code"),
+                          excerpt);
+    }
+
+  if (length == 3 || line[3] == ' ')
+    is_last = TRUE;
+  else if (line[3] == '-')
+    is_last = FALSE;
+  else
+    {
+      g_autofree char *excerpt = make_excerpt (line, length);
+
+      return parser_fail (parser, error,
+                          /* Translators: %s: start of the server's line */
+                          _("Malformed reply from the server: “%s” has "
+                            "neither a space nor a dash after the reply "
+                            "code"),
+                          excerpt);
+    }
+
+  if (parser->lines != NULL && code != parser->code)
+    {
+      guint expected = parser->code;
+
+      return parser_fail (parser, error,
+                          /* Translators: two SMTP reply codes, e.g. 250 */
+                          _("Malformed reply from the server: a continuation "
+                            "line has code %u instead of %u"),
+                          code, expected);
+    }
+
+  if (parser->lines != NULL
+      && parser->lines->len >= SMTP_CLIENT_REPLY_MAX_LINES)
+    return parser_fail (parser, error,
+                        /* Translators: %u is a number of lines */
+                        _("Malformed reply from the server: a reply has more "
+                          "than %u lines"),
+                        (guint) SMTP_CLIENT_REPLY_MAX_LINES);
+
+  if (length > 4)
+    text = g_utf8_make_valid (line + 4, (gssize) (length - 4));
+  else
+    text = g_strdup ("");
+
+  if (parser->lines == NULL)
+    {
+      parser->code = code;
+      parser->lines = g_ptr_array_new_with_free_func (g_free);
+    }
+  g_ptr_array_add (parser->lines, text);
+
+  if (!is_last)
+    return SMTP_CLIENT_REPLY_PARSE_MORE;
+
+  reply = g_new0 (SmtpClientReply, 1);
+  reply->code = parser->code;
+  reply->lines = g_steal_pointer (&parser->lines);
+  parser->code = 0;
+
+  *out_reply = reply;
+  return SMTP_CLIENT_REPLY_PARSE_COMPLETE;
+}
+
+/* SmtpClientCapabilities */
+
+static gboolean
+is_mechanism_char (char c)
+{
+  return g_ascii_isupper (c) || g_ascii_isdigit (c) || c == '-' || c == '_';
+}
+
+static gboolean
+has_mechanism (const SmtpClientCapabilities *caps,
+               const char                   *name)
+{
+  for (guint i = 0; i < caps->auth_mechanisms->len; i++)
+    {
+      if (strcmp (g_ptr_array_index (caps->auth_mechanisms, i), name) == 0)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* Adds the mechanisms named in @parameters (separated by spaces or tabs).
+ * Names are upper-cased; those that are not RFC 4422 mechanism names
+ * (1..20 of A-Z 0-9 - _) are ignored, and so are duplicates. */
+static void
+add_auth_mechanisms (SmtpClientCapabilities *caps,
+                     const char             *parameters)
+{
+  const char *p = parameters;
+
+  while (*p != '\0')
+    {
+      g_autofree char *name = NULL;
+      const char *start;
+      gsize length;
+      gboolean is_valid = TRUE;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+      if (*p == '\0')
+        break;
+
+      start = p;
+      while (*p != '\0' && *p != ' ' && *p != '\t')
+        p++;
+      length = (gsize) (p - start);
+
+      if (caps->auth_mechanisms->len >= MECHANISMS_MAX)
+        return;
+      if (length > MECHANISM_NAME_MAX)
+        continue;
+
+      name = g_ascii_strup (start, (gssize) length);
+      for (const char *c = name; *c != '\0'; c++)
+        is_valid = is_valid && is_mechanism_char (*c);
+
+      if (is_valid && !has_mechanism (caps, name))
+        g_ptr_array_add (caps->auth_mechanisms, g_steal_pointer (&name));
+    }
+}
+
+/* Parses one EHLO line (RFC 5321 §4.1.1.1):
+ *   ehlo-line = ehlo-keyword *( SP ehlo-param )
+ *   ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+ * also accepting tabs, leading blanks, and the obsolete "AUTH=LOGIN" form
+ * (any keyword followed by "="). Returns FALSE for lines that are not
+ * EHLO lines, which are ignored. */
+static gboolean
+parse_ehlo_line (const char  *text,
+                 char       **out_keyword,
+                 char       **out_parameters,
+                 gboolean    *out_is_obsolete_form)
+{
+  const char *p = text;
+  const char *keyword;
+  gsize keyword_length;
+
+  while (*p == ' ' || *p == '\t')
+    p++;
+
+  if (!g_ascii_isalnum (*p))
+    return FALSE;
+
+  keyword = p;
+  while (g_ascii_isalnum (*p) || *p == '-')
+    p++;
+  keyword_length = (gsize) (p - keyword);
+
+  if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '=')
+    return FALSE;
+
+  *out_is_obsolete_form = (*p == '=');
+  if (*p != '\0')
+    p++;
+
+  *out_keyword = g_ascii_strup (keyword, (gssize) keyword_length);
+  *out_parameters = g_strstrip (g_strdup (p));
+  return TRUE;
+}
+
+/* SIZE's parameter (RFC 1870): the whole of it must be a decimal number
+ * that fits in 64 bits.  Anything else (garbage, a sign, an overflowing
+ * number) is treated like SIZE without a number: 0, no known limit, so a
+ * bad announcement never stops a message the server might accept. */
+static guint64
+parse_size_limit (const char *parameters)
+{
+  guint64 value = 0;
+
+  if (parameters == NULL)
+    return 0;
+
+  for (const char *p = parameters; *p != '\0'; p++)
+    {
+      guint digit;
+
+      if (!g_ascii_isdigit (*p))
+        return 0;
+
+      digit = (guint) (*p - '0');
+      if (value > (G_MAXUINT64 - digit) / 10)
+        return 0;
+      value = value * 10 + digit;
+    }
+
+  return value;
+}
+
+/* The first line is the greeting and is skipped.  A keyword listed twice
+ * keeps the parameters of its first standard ("KEYWORD params") line, or
+ * of its first obsolete ("KEYWORD=params") line when there is no standard
+ * one.  AUTH mechanisms are gathered from every AUTH line of either form,
+ * standard lines first.  The reply code is not checked: that is the
+ * caller's business. */
+SmtpClientCapabilities *
+smtp_client_capabilities_new_from_ehlo (const SmtpClientReply *reply)
+{
+  SmtpClientCapabilities *caps;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  caps = g_new0 (SmtpClientCapabilities, 1);
+  caps->extensions = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                            g_free, g_free);
+  caps->auth_mechanisms = g_ptr_array_new_with_free_func (g_free);
+
+  /* Pass 0 takes the standard lines, pass 1 the obsolete ones. */
+  for (guint pass = 0; pass < 2; pass++)
+    {
+      for (guint i = 1; i < reply->lines->len; i++)
+        {
+          g_autofree char *keyword = NULL;
+          g_autofree char *parameters = NULL;
+          gboolean is_obsolete_form;
+
+          if (!parse_ehlo_line (g_ptr_array_index (reply->lines, i),
+                                &keyword, &parameters, &is_obsolete_form))
+            continue;
+          if (is_obsolete_form != (pass == 1))
+            continue;
+
+          if (strcmp (keyword, "AUTH") == 0)
+            add_auth_mechanisms (caps, parameters);
+
+          if (!g_hash_table_contains (caps->extensions, keyword))
+            g_hash_table_insert (caps->extensions,
+                                 g_steal_pointer (&keyword),
+                                 g_steal_pointer (&parameters));
+        }
+    }
+
+  caps->size_limit =
+    parse_size_limit (g_hash_table_lookup (caps->extensions, "SIZE"));
+
+  return caps;
+}
+
+void
+smtp_client_capabilities_free (SmtpClientCapabilities *caps)
+{
+  if (caps == NULL)
+    return;
+
+  g_clear_pointer (&caps->extensions, g_hash_table_unref);
+  g_clear_pointer (&caps->auth_mechanisms, g_ptr_array_unref);
+  g_free (caps);
+}
+
+gboolean
+smtp_client_capabilities_has_extension (const SmtpClientCapabilities *caps,
+                                        const char                   *keyword)
+{
+  return smtp_client_capabilities_get_parameters (caps, keyword) != NULL;
+}
+
+const char *
+smtp_client_capabilities_get_parameters (const SmtpClientCapabilities *caps,
+                                         const char                   *keyword)
+{
+  g_autofree char *key = NULL;
+
+  g_return_val_if_fail (caps != NULL, NULL);
+  g_return_val_if_fail (keyword != NULL, NULL);
+
+  key = g_ascii_strup (keyword, -1);
+  return g_hash_table_lookup (caps->extensions, key);
+}
+
+guint64
+smtp_client_capabilities_get_size_limit (const SmtpClientCapabilities *caps)
+{
+  g_return_val_if_fail (caps != NULL, 0);
+
+  return caps->size_limit;
+}
+
+GStrv
+smtp_client_capabilities_get_auth_mechanisms (
+  const SmtpClientCapabilities *caps)
+{
+  g_autoptr(GStrvBuilder) builder = NULL;
+
+  g_return_val_if_fail (caps != NULL, NULL);
+
+  builder = g_strv_builder_new ();
+  for (guint i = 0; i < caps->auth_mechanisms->len; i++)
+    g_strv_builder_add (builder, g_ptr_array_index (caps->auth_mechanisms, i));
+
+  return g_strv_builder_end (builder);
+}

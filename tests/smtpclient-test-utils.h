@@ -1,0 +1,89 @@
+/* smtpclient-test-utils.h: real SMTP servers for the tests, started and
+ * stopped by the tests themselves on loopback, with bounded waits.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+#include <smtpclient/smtpclient.h>
+
+G_BEGIN_DECLS
+
+/* Every wait in the tests is bounded by this many seconds. */
+#define SMTP_TEST_WAIT_SECONDS 30
+
+typedef struct _SmtpTestServer SmtpTestServer;
+
+/* One message as the server received it (aiosmtpd). */
+typedef struct
+{
+  char    *helo;          /* what the client said in EHLO/HELO */
+  char    *mail_from;     /* the reverse path, without <> */
+  GStrv    mail_options;  /* MAIL FROM parameters, e.g. "SIZE=123" */
+  GStrv    rcpt_tos;      /* accepted recipients, without <> */
+  GStrv    rcpt_options;  /* RCPT TO parameters of the first recipient */
+  GBytes  *content;       /* DATA content after dot-unstuffing, CRLF kept,
+                           * without the final ".\r\n" */
+} SmtpTestMessage;
+
+/* Start tests/servers/aiosmtpd-server.py on 127.0.0.1 (a free port) with
+ * the given extra command-line arguments (NULL-terminated), e.g.
+ * "--auth", "user:secret", "--size", "1000", "--smtputf8".  Waits (bounded)
+ * until it listens.  Fails the test (g_error) if it does not start. */
+SmtpTestServer *smtp_test_server_start_aiosmtpd (const char *first_arg,
+                                                 ...);
+
+/* Start Postfix's smtp-sink on 127.0.0.1 (a free port) with the given
+ * options (NULL-terminated) placed before the address, e.g. "-f", "RCPT".
+ * Nothing is added but the address and a
+ * backlog of 100.  Waits (bounded) until it accepts connections. */
+SmtpTestServer *smtp_test_server_start_sink (const char *first_arg,
+                                             ...);
+
+/* Start tests/servers/scripted-server.py with @script (its format is
+ * documented at the top of that file).  Waits until it listens. */
+SmtpTestServer *smtp_test_server_start_script (const char *script);
+
+guint           smtp_test_server_get_port     (SmtpTestServer *server);
+
+/* aiosmtpd only: the messages received so far, in order of arrival
+ * (element-type SmtpTestMessage, owned by the server). */
+GPtrArray      *smtp_test_server_get_messages (SmtpTestServer *server);
+
+/* aiosmtpd only: the last AUTH result it saw: number of successful and
+ * failed authentication attempts. */
+void            smtp_test_server_get_auth_counts (SmtpTestServer *server,
+                                                  guint          *succeeded,
+                                                  guint          *failed);
+
+/* scripted server only: every byte the client sent, in order (bounded
+ * wait until the server has finished its script or the client closed).
+ * *script_ok is TRUE when every "C:" expectation of the script matched
+ * and the script ran to its end. */
+GBytes         *smtp_test_server_get_transcript (SmtpTestServer *server,
+                                                 gboolean       *script_ok);
+
+/* Stop the server (bounded wait) and free everything. */
+void            smtp_test_server_free (SmtpTestServer *server);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestServer, smtp_test_server_free)
+
+/* Run the thread-default main context until @task has emitted succeeded
+ * or failed (via smtp_client_task_send), bounded by
+ * SMTP_TEST_WAIT_SECONDS (g_error on time-out).  Returns TRUE on success;
+ * on failure returns FALSE and sets @error to a copy of the task's error. */
+gboolean        smtp_test_run_task (SmtpClientTask *task,
+                                    GError        **error);
+
+/* A new task for 127.0.0.1:@port, from "sender@example.org", to "rcpt@example.org",
+ * body @body (NUL-terminated; NULL: a small default message), timeout 10. */
+SmtpClientTask *smtp_test_task_new (guint       port,
+                                    const char *body);
+
+/* Path of a file in a temporary directory that is removed when the test
+ * program ends. */
+char           *smtp_test_tmp_path (const char *name);
+
+G_END_DECLS

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+# test-gir.py: the library through GObject Introspection (PyGObject),
+# against a real aiosmtpd server started by the test.  TAP output.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import configparser
+import os
+import subprocess
+import sys
+import tempfile
+
+import gi
+
+gi.require_version("SmtpClient", "1.0")
+gi.require_version("GLib", "2.0")
+from gi.repository import GLib, SmtpClient  # noqa: E402
+
+SERVERS = os.environ.get("SMTPCLIENT_TEST_SERVERS",
+                         os.path.join(os.path.dirname(__file__), "servers"))
+WAIT_SECONDS = 30
+
+tests = []
+
+
+def test(function):
+    tests.append(function)
+    return function
+
+
+class Server:
+    def __init__(self, *args):
+        self.spool = tempfile.mkdtemp(prefix="smtpclient-gir-")
+        self.process = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(SERVERS, "aiosmtpd-server.py"),
+             "--spool", self.spool, *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.process.stdout.readline().decode()
+        if not line.startswith("PORT "):
+            raise RuntimeError("server did not start: %r" % line)
+        self.port = int(line.split()[1])
+
+    def messages(self):
+        found = []
+        n = 1
+        while os.path.exists(os.path.join(self.spool, "%d.env" % n)):
+            env = configparser.ConfigParser(interpolation=None)
+            env.read(os.path.join(self.spool, "%d.env" % n))
+            with open(os.path.join(self.spool, "%d.eml" % n), "rb") as f:
+                found.append((env["envelope"], f.read()))
+            n += 1
+        return found
+
+    def stop(self):
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        subprocess.run(["rm", "-rf", self.spool], check=False)
+
+
+def run(task, use_async):
+    loop = GLib.MainLoop()
+    outcome = {}
+
+    def on_succeeded(task, context, log):
+        outcome["signal"] = ("succeeded", context, log)
+
+    def on_failed(task, context, error, log):
+        outcome["signal"] = ("failed", context, error)
+
+    def on_done(task, result):
+        try:
+            outcome["result"] = task.send_finish(result)
+        except GLib.Error as e:
+            outcome["result"] = e
+        loop.quit()
+
+    def on_timeout():
+        outcome["timeout"] = True
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    task.connect("succeeded", on_succeeded)
+    task.connect("failed", on_failed)
+    if use_async:
+        task.send_async(None, on_done)
+    else:
+        task.connect("succeeded", lambda *a: loop.quit())
+        task.connect("failed", lambda *a: loop.quit())
+        task.send()
+    timer = GLib.timeout_add_seconds(WAIT_SECONDS, on_timeout)
+    loop.run()
+    if "timeout" not in outcome:
+        GLib.source_remove(timer)
+    assert "timeout" not in outcome, "the task did not end in time"
+    return outcome
+
+
+@test
+def send_with_signals():
+    server = Server()
+    try:
+        task = SmtpClient.Task(server="127.0.0.1", port=server.port,
+                               to=["bob@example.org"],
+                               transaction_log=True)
+        task.set_property("from", "alice@example.org")
+        task.props.body = GLib.Bytes.new(b"Subject: gi\n\nfrom python\n")
+        task.props.context = GLib.Variant("s", "my-context")
+        outcome = run(task, use_async=False)
+        kind, context, log = outcome["signal"]
+        assert kind == "succeeded", outcome
+        assert context.unpack() == "my-context"
+        assert "-> MAIL FROM:<alice@example.org>" in log
+        assert task.get_reply_code() == 250
+        (env, content), = server.messages()
+        assert env["mail_from"] == "alice@example.org"
+        assert env["rcpt_tos"] == "bob@example.org"
+        assert content == b"Subject: gi\r\n\r\nfrom python\r\n", content
+    finally:
+        server.stop()
+
+
+@test
+def send_async_finish():
+    server = Server()
+    try:
+        task = SmtpClient.Task(server="127.0.0.1", port=server.port,
+                               to=["carol@example.org"])
+        task.props.body = GLib.Bytes.new(b"Subject: async\n\nhi\n")
+        outcome = run(task, use_async=True)
+        assert outcome["result"] is True, outcome
+        assert outcome["signal"][0] == "succeeded"
+        assert len(server.messages()) == 1
+    finally:
+        server.stop()
+
+
+@test
+def error_domain_in_bindings():
+    task = SmtpClient.Task(server="127.0.0.1", port=1, to=["bad<addr>@x"])
+    outcome = run(task, use_async=True)
+    error = outcome["result"]
+    assert isinstance(error, GLib.Error), outcome
+    assert error.matches(SmtpClient.Error.quark(),
+                         SmtpClient.Error.CONFIGURE), error
+    assert outcome["signal"][0] == "failed"
+
+
+@test
+def defaults_and_enums():
+    task = SmtpClient.Task()
+    assert task.get_property("from") == "root@localhost"
+    assert list(task.props.to) == ["root@localhost"]
+    assert task.props.server == "localhost"
+    assert task.props.port == 25
+    assert task.props.timeout == 30
+    assert task.props.my_hostname == "localhost"
+    assert task.props.security == SmtpClient.Security.NONE
+    task.props.security = SmtpClient.Security.TLS
+    assert task.props.port == 465
+    session = SmtpClient.Session()
+    assert session.props.max_connections == 1
+    assert session.props.idle_timeout == 30
+
+
+def main():
+    print("1..%d" % len(tests))
+    failed = 0
+    for n, function in enumerate(tests, 1):
+        try:
+            function()
+            print("ok %d - %s" % (n, function.__name__))
+        except Exception as e:  # noqa: BLE001 - report every failure
+            failed += 1
+            print("not ok %d - %s: %r" % (n, function.__name__, e))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
