@@ -1430,12 +1430,7 @@ on_content_written (GObject      *source,
 
   if (upload->sent_all)
     {
-      g_autofree char *summary = NULL;
-
       report_progress (upload, TRUE);
-      summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
-                                 upload->encoder.bytes_in);
-      log_line (self, "-> ", summary, -1);
       /* The reader has been waiting since DATA; now the wait is timed. */
       arm_timer (self);
       return;
@@ -1502,9 +1497,15 @@ on_content_read (GObject      *source,
 
   if (n == 0)
     {
+      g_autofree char *summary = NULL;
+
       length = smtp_client_data_encoder_finish (&upload->encoder,
                                                 upload->out_buffer);
       upload->sent_all = TRUE;
+      /* Logged in wire order: before the server can answer it */
+      summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
+                                 upload->encoder.bytes_in);
+      log_line (self, "-> ", summary, -1);
     }
   else
     {
@@ -1619,7 +1620,27 @@ on_envelope_reply (SmtpClientConnection *self,
 
   if (error != NULL)
     {
+      /* The server's own word, if it already refused something, explains
+       * the failure better than the broken connection that followed */
+      GError *earlier = self->mail_error != NULL ? g_steal_pointer (&self->mail_error)
+                                                 : g_steal_pointer (&self->rcpt_error);
+
+      if (earlier != NULL)
+        {
+          g_error_free (error);
+          error = earlier;
+        }
+      self->is_broken = TRUE;
       transaction_fail (self, error);
+      return;
+    }
+
+  if (reply->code == 421)
+    {
+      /* The server is shutting the connection down (RFC 5321 §3.8) */
+      self->is_broken = TRUE;
+      transaction_fail (self, server_error (reply, _("The server is closing "
+                                                     "the connection")));
       return;
     }
 
