@@ -374,6 +374,13 @@ op_fail (SmtpClientConnection *self,
 {
   g_autoptr(GTask) task = NULL;
 
+  if (self->op == NULL)
+    {
+      /* A late completion after the operation already ended (aborted) */
+      g_error_free (error);
+      return;
+    }
+
   error = convert_error (self, error);
   if (error_breaks_connection (error))
     smtp_client_connection_abort (self);
@@ -391,8 +398,12 @@ op_fail (SmtpClientConnection *self,
 static void
 op_succeed (SmtpClientConnection *self)
 {
-  g_autoptr(GTask) task = op_end (self);
+  g_autoptr(GTask) task = NULL;
 
+  if (self->op == NULL)
+    return;
+
+  task = op_end (self);
   g_task_return_boolean (task, TRUE);
 }
 
