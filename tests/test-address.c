@@ -17,6 +17,8 @@ typedef struct
   GSocketListener *listener;
   guint            port;
   guint            accepted;
+  guint            peer_port;
+  GSocketConnection *connection;
 } Trap;
 
 static void
@@ -30,7 +32,16 @@ on_incoming (GObject      *source,
   connection = g_socket_listener_accept_finish (G_SOCKET_LISTENER (source),
                                                 result, NULL, NULL);
   if (connection != NULL)
-    trap->accepted++;
+    {
+      g_autoptr(GSocketAddress) peer = NULL;
+
+      trap->accepted++;
+      peer = g_socket_connection_get_remote_address (connection, NULL);
+      if (G_IS_INET_SOCKET_ADDRESS (peer))
+        trap->peer_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (peer));
+      /* Keep it open, silent: the client waits for a greeting */
+      trap->connection = g_steal_pointer (&connection);
+    }
 }
 
 static void
@@ -50,6 +61,7 @@ static void
 trap_teardown (Trap          *trap,
                gconstpointer  data)
 {
+  g_clear_object (&trap->connection);
   g_socket_listener_close (trap->listener);
   /* Let the cancelled accept finish before the trap goes away */
   while (g_main_context_iteration (NULL, FALSE))
@@ -193,6 +205,37 @@ test_bad_hostname (Trap          *trap,
 }
 
 static void
+test_bind (Trap          *trap,
+           gconstpointer  data)
+{
+  g_autoptr(SmtpClientTask) task = smtp_test_task_new (trap->port, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  guint port;
+
+  g_test_summary ("bind-address and bind-port set the connection's local end");
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  address = g_inet_socket_address_new (loopback, 0);
+  g_assert_true (g_socket_bind (socket, address, TRUE, &error));
+  g_clear_object (&address);
+  address = g_socket_get_local_address (socket, &error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
+  g_socket_close (socket, NULL);
+
+  g_object_set (task, "bind-address", "127.0.0.1", "bind-port", port,
+                "timeout", 1, NULL);
+  g_assert_false (smtp_test_run_task (task, &error));
+  g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT);
+  g_assert_cmpuint (trap->accepted, ==, 1);
+  g_assert_cmpuint (trap->peer_port, ==, port);
+}
+
+static void
 test_defaults (void)
 {
   g_autoptr(SmtpClientTask) task = smtp_client_task_new ();
@@ -303,6 +346,8 @@ main (int    argc,
               trap_setup, test_dsn_never_combined, trap_teardown);
   g_test_add ("/smtpclient/settings/bad-hostname", Trap, NULL,
               trap_setup, test_bad_hostname, trap_teardown);
+  g_test_add ("/smtpclient/settings/bind", Trap, NULL, trap_setup, test_bind,
+              trap_teardown);
   g_test_add_func ("/smtpclient/settings/defaults", test_defaults);
   g_test_add_func ("/smtpclient/settings/notify-on-change-only",
                    test_notify_on_change_only);
