@@ -119,6 +119,11 @@ typedef struct
   guint                   reply_code;    /* last reply's code */
   char                   *reply;         /* last reply, as on the wire */
   GPtrArray              *refused;       /* of char*, refused recipients */
+  /* Set on failure when the server answered none of its commands and the
+   * end of its data never went out, because the connection was lost (or
+   * was already closed): nothing can have been delivered, so it may be
+   * tried again over another connection. */
+  gboolean                may_retry;
 } SmtpClientTransaction;
 
 void smtp_client_transaction_clear (SmtpClientTransaction *transaction);
@@ -140,8 +145,9 @@ void     smtp_client_connection_set_accept_certificate_func (SmtpClientConnectio
 guint       smtp_client_connection_get_reply_code (SmtpClientConnection *self);
 const char *smtp_client_connection_get_reply      (SmtpClientConnection *self);
 
-/* TRUE while the connection is open and in a state where a new
- * transaction may start (no timeout, no broken reply, no abort). */
+/* TRUE while the connection is open, idle (no operation and no
+ * transaction in progress) and healthy (no timeout, no broken reply, no
+ * abort). */
 gboolean smtp_client_connection_is_reusable (SmtpClientConnection *self);
 
 /* Connect, read the greeting, EHLO (HELO fallback), STARTTLS and EHLO again
@@ -154,10 +160,32 @@ gboolean smtp_client_connection_open_finish (SmtpClientConnection *self,
                                              GAsyncResult         *result,
                                              GError              **error);
 
+/* How many transactions a connection carries at once with PIPELINING: the
+ * one on the wire; the next one, whose envelope went out in the same write
+ * as the end of the first one's content (RFC 2920 §3.1); and one more,
+ * ready to go out with the end of the next one's content while the caller
+ * is still being told about the first.  Without PIPELINING, one. */
+#define SMTP_CLIENT_CONNECTION_MAX_TRANSACTIONS 3
+
+/* TRUE when the connection is open and healthy, no open or QUIT is in
+ * progress, and it takes another transaction now: it has none, or fewer
+ * than SMTP_CLIENT_CONNECTION_MAX_TRANSACTIONS and the server offers
+ * PIPELINING. */
+gboolean smtp_client_connection_can_transact (SmtpClientConnection *self);
+
 /* MAIL, RCPT..., DATA, the content and the final reply.  @transaction must
  * stay valid until the callback; its out fields are filled in either way.
  * After a failure that leaves the server mid-transaction but the
- * connection healthy, the transaction is reset with RSET. */
+ * connection healthy, the transaction is reset with RSET.
+ *
+ * Transactions may be handed over while earlier ones are in progress (see
+ * smtp_client_connection_can_transact()); they are carried out in order,
+ * each completing with its own callback.  Each one's lines go to the log
+ * function set when it was handed over.  When the connection fails, every
+ * transaction on it fails: the oldest with the error, the others with
+ * G_IO_ERROR_CONNECTION_CLOSED (see may_retry).  Cancelling @cancellable
+ * takes a transaction that has sent nothing out of the queue; one already
+ * on the wire is abandoned by closing the connection. */
 void     smtp_client_connection_transact_async  (SmtpClientConnection  *self,
                                                  SmtpClientTransaction *transaction,
                                                  GCancellable          *cancellable,

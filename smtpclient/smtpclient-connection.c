@@ -17,6 +17,7 @@
 
 #include "config.h"
 
+#include <inttypes.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,14 +39,8 @@ typedef void (*ReplyFunc) (SmtpClientConnection *self,
 typedef void (*WrittenFunc) (SmtpClientConnection *self,
                              GError               *error); /* transfer full */
 
-typedef struct _Upload Upload;
-
-typedef enum
-{
-  COMMAND_MAIL,
-  COMMAND_RCPT,
-  COMMAND_DATA,
-} CommandKind;
+/* One transaction in the pipeline (see "Transaction") */
+typedef struct _Transact Transact;
 
 struct _SmtpClientConnection
 {
@@ -73,6 +68,8 @@ struct _SmtpClientConnection
   GCancellable           *op_parent_cancellable;
   gulong                  op_parent_handler;
   GSource                *timer;
+  gboolean                timer_armed;
+  gint64                  timer_deadline; /* monotonic */
   gboolean                timed_out;
 
   /* Reader and writer in progress */
@@ -86,19 +83,23 @@ struct _SmtpClientConnection
   SmtpClientSasl         *sasl;
   GError                 *pending_error; /* reported after RSET / AUTH */
 
-  /* transact */
-  SmtpClientTransaction  *transaction;
-  GPtrArray              *commands;    /* of CommandKind, as GUINT_TO_POINTER */
-  GPtrArray              *command_recipients;
-  guint                   next_reply;
-  guint                   accepted;
-  GError                 *mail_error;
-  GError                 *rcpt_error;
-  GError                 *data_error;
-  gboolean                data_accepted;
-  gboolean                pipelined;
-  char                   *rcpt_parameters; /* " NOTIFY=..." or "" */
-  Upload                 *upload;
+  /* transact: the pipeline (see "Transaction") */
+  GMainContext           *context;     /* where timers and sources run */
+  GQueue                  transacts;   /* of Transact*, oldest first */
+  GArray                 *expects;     /* of Expect, from expects_head on */
+  guint                   expects_head;
+  GByteArray             *out;         /* being filled */
+  GByteArray             *busy;        /* being written */
+  gboolean                writing;
+  guint8                 *content_buffer;
+  gboolean                content_reading;
+  GSource                *content_source;
+  SmtpClientDataEncoder   encoder;
+  gint64                  last_progress;
+  Transact               *log_transact; /* whose log gets the lines now */
+  GQueue                  finished;    /* of Transact*, to return */
+  guint                   extensions;  /* Extension flags, for transactions */
+  guint                   reply_depth; /* on_pipeline_reply() frames */
 
   SmtpClientLogFunc       log_func;
   gpointer                log_data;
@@ -116,6 +117,7 @@ static void send_ehlo (SmtpClientConnection *self);
 static void after_hello (SmtpClientConnection *self);
 static void start_auth (SmtpClientConnection *self);
 static void start_tls (SmtpClientConnection *self);
+static SmtpClientLogFunc transact_get_log_func (Transact *t, gpointer *data);
 
 /* ---------------------------------------------------------------------- */
 /* Logging */
@@ -128,8 +130,14 @@ log_line (SmtpClientConnection *self,
 {
   g_autofree char *valid = NULL;
   g_autofree char *line = NULL;
+  SmtpClientLogFunc log_func = self->log_func;
+  gpointer log_data = self->log_data;
 
-  if (self->log_func == NULL && self->settings->debug == 0)
+  /* A transaction's lines go to the log of the task it belongs to */
+  if (self->log_transact != NULL)
+    log_func = transact_get_log_func (self->log_transact, &log_data);
+
+  if (log_func == NULL && self->settings->debug == 0)
     return;
 
   valid = g_utf8_make_valid (text, length);
@@ -143,8 +151,8 @@ log_line (SmtpClientConnection *self,
         g_debug ("%s", line);
     }
 
-  if (self->log_func != NULL)
-    self->log_func (line, self->log_data);
+  if (log_func != NULL)
+    log_func (line, log_data);
 }
 
 /* A note for the debug output only: the transaction log holds what was
@@ -188,13 +196,6 @@ set_last_reply (SmtpClientConnection *self,
   self->reply_code = reply->code;
   g_free (self->reply);
   self->reply = smtp_client_reply_to_string (reply);
-
-  if (self->transaction != NULL)
-    {
-      self->transaction->reply_code = self->reply_code;
-      g_free (self->transaction->reply);
-      self->transaction->reply = g_strdup (self->reply);
-    }
 }
 
 static GError *
@@ -221,13 +222,41 @@ protocol_error (SmtpClientReply *reply,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Timer and operation life cycle */
+/* Timer and operation life cycle
+ *
+ * The timer is armed and re-armed at every step of a conversation (several
+ * times per message when pipelining), so arming only moves a deadline; one
+ * source, created when needed, wakes up at its ready time and either fires
+ * or sets its ready time to the deadline that moved meanwhile. */
+
+static void
+destroy_timer (SmtpClientConnection *self)
+{
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_clear_pointer (&self->timer, g_source_unref);
+    }
+}
 
 static gboolean
 on_timer_fired (gpointer user_data)
 {
   SmtpClientConnection *self = user_data;
 
+  if (!self->timer_armed)
+    {
+      g_clear_pointer (&self->timer, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+
+  if (g_get_monotonic_time () < self->timer_deadline)
+    {
+      g_source_set_ready_time (self->timer, self->timer_deadline);
+      return G_SOURCE_CONTINUE;
+    }
+
+  self->timer_armed = FALSE;
   self->timed_out = TRUE;
   self->is_broken = TRUE;
   g_clear_pointer (&self->timer, g_source_unref);
@@ -237,28 +266,46 @@ on_timer_fired (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+dispatch_timer (GSource     *source,
+                GSourceFunc  callback,
+                gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_funcs = {
+  NULL, NULL, dispatch_timer, NULL, NULL, NULL,
+};
+
 static void
 disarm_timer (SmtpClientConnection *self)
 {
-  if (self->timer != NULL)
-    {
-      g_source_destroy (self->timer);
-      g_clear_pointer (&self->timer, g_source_unref);
-    }
+  /* The source, if any, goes when it wakes up */
+  self->timer_armed = FALSE;
 }
 
 static void
 arm_timer (SmtpClientConnection *self)
 {
-  disarm_timer (self);
-
   if (self->settings->timeout == 0)
-    return;
+    {
+      self->timer_armed = FALSE;
+      return;
+    }
 
-  self->timer = g_timeout_source_new_seconds (self->settings->timeout);
-  g_source_set_callback (self->timer, on_timer_fired, self, NULL);
-  g_source_set_static_name (self->timer, "[smtpclient] idle timeout");
-  g_source_attach (self->timer, g_task_get_context (self->op));
+  self->timer_deadline = g_get_monotonic_time () +
+                         (gint64) self->settings->timeout * G_USEC_PER_SEC;
+  self->timer_armed = TRUE;
+
+  if (self->timer == NULL)
+    {
+      self->timer = g_source_new (&timer_funcs, sizeof (GSource));
+      g_source_set_callback (self->timer, on_timer_fired, self, NULL);
+      g_source_set_static_name (self->timer, "[smtpclient] idle timeout");
+      g_source_set_ready_time (self->timer, self->timer_deadline);
+      g_source_attach (self->timer, self->context);
+    }
 }
 
 static void
@@ -782,15 +829,17 @@ on_starttls_reply (SmtpClientConnection *self,
     {
       g_autofree char *text = smtp_client_reply_to_one_line (reply);
 
-      if (smtp_client_reply_get_class (reply) != 4 &&
-          smtp_client_reply_get_class (reply) != 5)
-        {
-          op_fail (self, protocol_error (reply, "STARTTLS"));
-          return;
-        }
-
-      /* STARTTLS offered but refused: with STARTTLS_IF_AVAILABLE too, we do
-       * not go on in plain text after the server said it could do TLS. */
+      /* Anything but "220 ready" refuses TLS (454, 501, 502, 421, and odd
+       * ones such as 354 or 250 alike): whatever it meant, the connection
+       * is not encrypted.  STARTTLS offered but refused: with
+       * STARTTLS_IF_AVAILABLE too, we do not go on in plain text after the
+       * server said it could do TLS.  After a reply that is not a plain
+       * refusal (not 4yz/5yz) the server's state is unknown, and after 421
+       * it is closing: neither connection is fit for QUIT or reuse. */
+      if (reply->code == 421 ||
+          (smtp_client_reply_get_class (reply) != 4 &&
+           smtp_client_reply_get_class (reply) != 5))
+        self->is_broken = TRUE;
       op_fail (self, g_error_new (SMTP_CLIENT_ERROR,
                                   SMTP_CLIENT_ERROR_TLS_UNAVAILABLE,
                                   _("The server refused STARTTLS: %s"), text));
@@ -956,8 +1005,20 @@ on_auth_reply (SmtpClientConnection *self,
 
   if (reply->code == 235)
     {
+      GError *saved = g_steal_pointer (&self->pending_error);
+
+      /* A server that says 235 after we cancelled (or after a step that
+       * proved it wrong) has not authenticated itself: what the mechanism
+       * found is the reason. */
+      if (saved != NULL)
+        {
+          g_clear_pointer (&self->sasl, smtp_client_sasl_free);
+          op_fail (self, saved);
+          return;
+        }
       if (!smtp_client_sasl_check_success (self->sasl, &sasl_error))
         {
+          g_clear_pointer (&self->sasl, smtp_client_sasl_free);
           op_fail (self, g_steal_pointer (&sasl_error));
           return;
         }
@@ -985,6 +1046,7 @@ on_auth_reply (SmtpClientConnection *self,
         }
 
       queue_command (self, response, "<redacted>");
+      memset (response, 0, strlen (response));
       send_and_read (self, on_auth_reply);
       return;
     }
@@ -1191,66 +1253,143 @@ smtp_client_connection_open_finish (SmtpClientConnection  *self,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Transaction */
+/* Transaction
+ *
+ * Transactions run in a pipeline.  The connection keeps them in a queue
+ * (self->transacts, oldest first) and keeps the replies it waits for in
+ * another (self->expects), each tagged with its transaction and the command
+ * it answers, so every reply of a pipelined group is matched to its
+ * command.  Only the oldest transaction ("the head") is ever past its
+ * envelope: replies come in order, so the one uploading content is always
+ * the head.  With PIPELINING, the commands of the next transaction go out
+ * in the same write as the end of the head's content (RFC 2920 §3.1): a
+ * steady stream of messages costs one round trip each.
+ *
+ * The pipeline writes through two buffers: @out is filled (commands,
+ * encoded content) while @busy is being written, so the next chunk of
+ * content is read and encoded while the previous one goes out.  A write is
+ * first tried without blocking; commands and small messages nearly always
+ * go out that way, without a round through the main loop.
+ *
+ * A reader is waiting whenever the pipeline is not empty (every state has
+ * a reply due), so a broken connection, a timeout or an abort always comes
+ * back through on_pipeline_reply() or a write callback, and ends in
+ * pipeline_fail(), which fails every transaction, each exactly once.
+ */
 
-struct _Upload
+/* Write when this much is encoded, and keep at most this much waiting
+ * behind the write in progress */
+#define PIPELINE_FLUSH_SIZE    CONTENT_CHUNK_SIZE
+/* Chunks of content encoded in one go before the main loop gets a turn */
+#define UPLOAD_CHUNKS_PER_TURN 16
+
+typedef enum
 {
-  SmtpClientConnection  *connection;  /* owned */
-  gboolean               finished;    /* the transaction has ended */
-  gboolean               sent_all;    /* the end of data went out */
-  gboolean               reading;     /* the content stream read is pending */
-  gboolean               writing;
-  SmtpClientDataEncoder  encoder;
-  guint8                *in_buffer;
-  guint8                *out_buffer;
-  gint64                 last_progress;
+  TRANSACT_QUEUED,    /* nothing sent yet */
+  TRANSACT_ENVELOPE,  /* MAIL, RCPT, (DATA) sent; their replies due */
+  TRANSACT_UPLOAD,    /* content going out */
+  TRANSACT_FINAL,     /* the end of data went out; its reply is due */
+  TRANSACT_RESET,     /* RSET, or a lone "." ending an empty DATA, sent */
+} TransactState;
+
+typedef enum
+{
+  EXPECT_MAIL,
+  EXPECT_RCPT,
+  EXPECT_DATA,
+  EXPECT_END,         /* the reply to the end of data */
+  EXPECT_RSET,
+  EXPECT_DOT,         /* the reply to a lone "." */
+} ExpectKind;
+
+typedef struct
+{
+  Transact   *transact;
+  ExpectKind  kind;
+  guint       index;  /* EXPECT_RCPT: the recipient */
+} Expect;
+
+/* A refusal in the envelope, and the reply that said it */
+typedef struct
+{
+  GError     *error;
+  guint       reply_code;
+  char       *reply;
+} Refusal;
+
+struct _Transact
+{
+  GTask                 *task;          /* NULL once returned */
+  SmtpClientTransaction *transaction;   /* NULL once returned */
+  SmtpClientLogFunc      log_func;      /* the log of the task it belongs to */
+  gpointer               log_data;
+  GCancellable          *cancellable;
+  gulong                 cancelled_id;
+  TransactState          state;
+  gboolean               pipelined;
+  gboolean               replied;       /* the server answered something */
+  gboolean               end_sent;      /* the end of data was queued */
+  guint                  n_recipients;
+  guint                  accepted;
+  Refusal                mail;          /* the first refusal of each kind */
+  Refusal                rcpt;
+  Refusal                data;
+  GError                *error;         /* reported when RSET is answered */
+  gboolean               data_accepted;
+  char                  *rcpt_parameters; /* " NOTIFY=..." or "" */
 };
 
-static void
-upload_free (Upload *upload)
+static void pipeline_advance (SmtpClientConnection *self);
+static void pipeline_fail (SmtpClientConnection *self, GError *error);
+static void pipeline_flush (SmtpClientConnection *self);
+static void pipeline_update_timer (SmtpClientConnection *self);
+static void upload_continue (SmtpClientConnection *self);
+static void on_pipeline_reply (SmtpClientConnection *self,
+                               SmtpClientReply      *reply,
+                               GError               *error);
+
+/* The extensions transactions look at, looked up once per burst of
+ * transactions (the capabilities do not change once the connection is
+ * open) */
+typedef enum
 {
-  g_free (upload->in_buffer);
-  g_free (upload->out_buffer);
-  g_clear_object (&upload->connection);
-  g_free (upload);
-}
+  EXTENSION_PIPELINING = 1 << 0,
+  EXTENSION_SIZE       = 1 << 1,
+  EXTENSION_8BITMIME   = 1 << 2,
+  EXTENSION_SMTPUTF8   = 1 << 3,
+  EXTENSION_DSN        = 1 << 4,
+} Extension;
 
 static void
-clear_transaction_state (SmtpClientConnection *self)
+update_extensions (SmtpClientConnection *self)
 {
-  g_clear_pointer (&self->commands, g_ptr_array_unref);
-  g_clear_pointer (&self->command_recipients, g_ptr_array_unref);
-  g_clear_error (&self->mail_error);
-  g_clear_error (&self->rcpt_error);
-  g_clear_error (&self->data_error);
-  g_clear_pointer (&self->rcpt_parameters, g_free);
-  if (self->upload != NULL)
-    {
-      self->upload->finished = TRUE;
-      if (!self->upload->reading && !self->upload->writing)
-        upload_free (self->upload);
-      /* else: freed by the pending callback */
-      self->upload = NULL;
-    }
-  self->transaction = NULL;
-  self->next_reply = 0;
-  self->accepted = 0;
-  self->data_accepted = FALSE;
+  static const struct { const char *keyword; Extension flag; } table[] = {
+    { "PIPELINING", EXTENSION_PIPELINING },
+    { "SIZE", EXTENSION_SIZE },
+    { "8BITMIME", EXTENSION_8BITMIME },
+    { "SMTPUTF8", EXTENSION_SMTPUTF8 },
+    { "DSN", EXTENSION_DSN },
+  };
+
+  self->extensions = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
+    if (has_extension (self, table[i].keyword))
+      self->extensions |= table[i].flag;
 }
 
-static void
-transaction_fail (SmtpClientConnection *self,
-                  GError               *error)
+static inline gboolean
+offers (SmtpClientConnection *self,
+        Extension             extension)
 {
-  clear_transaction_state (self);
-  op_fail (self, error);
+  return (self->extensions & extension) != 0;
 }
 
-static void
-transaction_succeed (SmtpClientConnection *self)
+static SmtpClientLogFunc
+transact_get_log_func (Transact *t,
+                       gpointer *data)
 {
-  clear_transaction_state (self);
-  op_succeed (self);
+  *data = t->log_data;
+  return t->log_func;
 }
 
 static gboolean
@@ -1280,542 +1419,565 @@ encode_xtext (const char *text)
   return g_string_free (out, FALSE);
 }
 
-static void on_rset_reply (SmtpClientConnection *self,
-                           SmtpClientReply      *reply,
-                           GError               *error);
+/* Expected replies */
 
-/* The transaction failed with @error (transfer full) while the
- * conversation is still in step: RSET, then fail. */
-static void
-reset_and_fail (SmtpClientConnection *self,
-                GError               *error)
+static Expect *
+expect_peek (SmtpClientConnection *self)
 {
-  g_clear_error (&self->pending_error);
-  self->pending_error = error;
-  /* The reply that failed the transaction stays its last reply */
-  self->transaction = NULL;
-  queue_command (self, "RSET", NULL);
-  send_and_read (self, on_rset_reply);
+  if (self->expects == NULL || self->expects_head >= self->expects->len)
+    return NULL;
+
+  return &g_array_index (self->expects, Expect, self->expects_head);
 }
 
 static void
-on_rset_reply (SmtpClientConnection *self,
-               SmtpClientReply      *reply,
-               GError               *error)
+expect_push (SmtpClientConnection *self,
+             Transact             *t,
+             ExpectKind            kind,
+             guint                 index)
 {
-  g_autoptr(SmtpClientReply) owned = reply;
-  GError *pending = g_steal_pointer (&self->pending_error);
+  Expect expect = { t, kind, index };
 
-  if (error != NULL || smtp_client_reply_get_class (reply) != 2)
+  if (self->expects == NULL)
+    self->expects = g_array_sized_new (FALSE, FALSE, sizeof (Expect), 16);
+  g_array_append_val (self->expects, expect);
+}
+
+static Expect
+expect_pop (SmtpClientConnection *self)
+{
+  Expect expect = *expect_peek (self);
+
+  if (++self->expects_head == self->expects->len)
     {
-      /* The server is out of step with us: do not reuse the connection. */
-      g_clear_error (&error);
-      self->is_broken = TRUE;
-      clear_transaction_state (self);
-      smtp_client_connection_abort (self);
-      op_fail (self, pending);
-      return;
+      g_array_set_size (self->expects, 0);
+      self->expects_head = 0;
     }
 
-  /* Keep the transaction's last reply the one that failed it */
-  transaction_fail (self, pending);
+  return expect;
 }
 
-static void upload_next (Upload *upload);
+/* Lines go to the log of the transaction they belong to */
+static void
+route_log (SmtpClientConnection *self,
+           Transact             *t)
+{
+  self->log_transact = t;
+}
 
 static void
-report_progress (Upload   *upload,
-                 gboolean  force)
+route_log_to_reader (SmtpClientConnection *self)
 {
-  SmtpClientTransaction *transaction = upload->connection->transaction;
-  gint64 now;
+  Expect *expect = expect_peek (self);
 
-  if (transaction == NULL || transaction->progress_func == NULL)
+  route_log (self, expect != NULL ? expect->transact : NULL);
+}
+
+/* Output */
+
+static GByteArray *
+pipeline_out (SmtpClientConnection *self)
+{
+  if (self->out == NULL)
+    self->out = g_byte_array_sized_new (1024);
+
+  return self->out;
+}
+
+/* Queue @command for @t's next write (logged as @logged, or as itself) */
+static void
+queue_transact_command (SmtpClientConnection *self,
+                        Transact             *t,
+                        const char           *command,
+                        gsize                 length,
+                        const char           *logged)
+{
+  GByteArray *out = pipeline_out (self);
+
+  route_log (self, t);
+  log_line (self, "-> ", logged != NULL ? logged : command,
+            logged != NULL ? -1 : (gssize) length);
+  route_log_to_reader (self);
+
+  g_byte_array_append (out, (const guint8 *) command, length);
+  g_byte_array_append (out, (const guint8 *) "\r\n", 2);
+}
+
+/* The buffers go when nothing is in flight; a busy connection keeps them */
+static void
+pipeline_release_buffers (SmtpClientConnection *self)
+{
+  if (self->writing || self->content_reading)
     return;
 
-  now = g_get_monotonic_time ();
-  if (!force && now - upload->last_progress < G_USEC_PER_SEC / 10)
-    return;
-
-  upload->last_progress = now;
-  transaction->progress_func (upload->encoder.bytes_in,
-                              transaction->content_size,
-                              transaction->progress_data);
+  g_clear_pointer (&self->out, g_byte_array_unref);
+  g_clear_pointer (&self->busy, g_byte_array_unref);
+  g_clear_pointer (&self->content_buffer, g_free);
 }
 
 static void
-on_final_reply (SmtpClientConnection *self,
-                SmtpClientReply      *reply,
-                GError               *error)
+on_pipeline_written (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
 {
-  g_autoptr(SmtpClientReply) owned = reply;
-  Upload *upload = self->upload;
-
-  if (upload == NULL || upload->finished)
-    {
-      g_clear_error (&error);
-      return;
-    }
-
-  if (!upload->sent_all)
-    {
-      /* An early reply, or the connection died, while we were still
-       * uploading: stop the upload; the server's state is unknown. */
-      upload->finished = TRUE;
-      self->is_broken = TRUE;
-      if (error != NULL)
-        {
-          transaction_fail (self, error);
-          return;
-        }
-
-      if (smtp_client_reply_get_class (reply) == 4 ||
-          smtp_client_reply_get_class (reply) == 5)
-        transaction_fail (self, server_error (reply,
-                                              _("The server refused the "
-                                                "message while it was being "
-                                                "sent")));
-      else
-        transaction_fail (self, protocol_error (reply,
-                                                _("reply before the end of "
-                                                  "the message")));
-      return;
-    }
-
-  if (error != NULL)
-    {
-      transaction_fail (self, error);
-      return;
-    }
-
-  if (smtp_client_reply_get_class (reply) == 2)
-    {
-      transaction_succeed (self);
-      return;
-    }
-
-  if (smtp_client_reply_get_class (reply) == 4 ||
-      smtp_client_reply_get_class (reply) == 5)
-    {
-      /* After the end of data the transaction is over: no RSET needed */
-      transaction_fail (self, server_error (reply,
-                                            _("The server refused the "
-                                              "message")));
-      return;
-    }
-
-  transaction_fail (self, protocol_error (reply, _("end of data")));
-}
-
-static void
-on_content_written (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
-{
-  Upload *upload = user_data;
-  SmtpClientConnection *self = upload->connection;
+  g_autoptr(SmtpClientConnection) self = user_data;
   GError *error = NULL;
 
-  upload->writing = FALSE;
+  self->writing = FALSE;
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result,
                                          NULL, &error))
     {
-      if (upload->finished)
+      self->is_broken = TRUE;
+      if (g_queue_is_empty (&self->transacts))
+        g_clear_error (&error);
+      else
+        pipeline_fail (self, error);
+      pipeline_release_buffers (self);
+      return;
+    }
+
+  g_byte_array_set_size (self->busy, 0);
+  if (g_queue_is_empty (&self->transacts))
+    {
+      pipeline_release_buffers (self);
+      return;
+    }
+
+  /* What was queued meanwhile, then more content */
+  pipeline_flush (self);
+  upload_continue (self);
+  pipeline_update_timer (self);
+}
+
+/* Write what is queued.  Never reports an error by itself: a failed write
+ * comes back through on_pipeline_written(). */
+static void
+pipeline_flush (SmtpClientConnection *self)
+{
+  GByteArray *out = self->out;
+  gssize written = 0;
+
+  if (self->writing || out == NULL || out->len == 0 || self->output == NULL)
+    return;
+
+  if (G_IS_POLLABLE_OUTPUT_STREAM (self->output) &&
+      g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (self->output)))
+    {
+      written = g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (self->output),
+                                                            out->data, out->len,
+                                                            NULL, NULL);
+      if (written == (gssize) out->len)
         {
-          g_clear_error (&error);
-          if (!upload->reading)
-            upload_free (upload);
+          g_byte_array_set_size (out, 0);
           return;
         }
-      upload->finished = TRUE;
-      transaction_fail (self, error);
-      return;
+      /* Would block, or failed: the asynchronous write waits for room,
+       * or reports the error. */
+      written = MAX (written, 0);
     }
 
-  if (upload->finished)
-    {
-      if (!upload->reading)
-        upload_free (upload);
-      return;
-    }
-
-  if (upload->sent_all)
-    {
-      report_progress (upload, TRUE);
-      /* The reader has been waiting since DATA; now the wait is timed. */
-      arm_timer (self);
-      return;
-    }
-
-  report_progress (upload, FALSE);
-  upload_next (upload);
-}
-
-static void
-write_content (Upload *upload,
-               gsize   length)
-{
-  SmtpClientConnection *self = upload->connection;
-
-  upload->writing = TRUE;
+  /* @out becomes @busy, and the old @busy (empty) takes new data */
+  self->out = self->busy != NULL ? self->busy : g_byte_array_sized_new (1024);
+  self->busy = out;
+  self->writing = TRUE;
   arm_timer (self);
-  g_output_stream_write_all_async (self->output, upload->out_buffer, length,
-                                   G_PRIORITY_DEFAULT, self->op_cancellable,
-                                   on_content_written, upload);
+  g_output_stream_write_all_async (self->output, out->data + written,
+                                   out->len - written, G_PRIORITY_DEFAULT,
+                                   self->op_cancellable, on_pipeline_written,
+                                   g_object_ref (self));
+}
+
+/* Timer: runs while the server owes us something — room for a write, or
+ * a reply — but not while content is read and encoded. */
+static void
+pipeline_update_timer (SmtpClientConnection *self)
+{
+  Transact *head = g_queue_peek_head (&self->transacts);
+
+  if (head == NULL || self->is_broken)
+    disarm_timer (self);
+  else if (self->writing ||
+           (expect_peek (self) != NULL && head->state != TRANSACT_UPLOAD))
+    arm_timer (self);
+  else
+    disarm_timer (self);
+}
+
+/* Ending transactions */
+
+static void
+refusal_clear (Refusal *refusal)
+{
+  g_clear_error (&refusal->error);
+  g_clear_pointer (&refusal->reply, g_free);
 }
 
 static void
-on_content_read (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+refusal_set (SmtpClientConnection *self,
+             Refusal              *refusal,
+             SmtpClientReply      *reply,
+             GError               *error)
 {
-  Upload *upload = user_data;
-  SmtpClientConnection *self = upload->connection;
-  GError *error = NULL;
-  gssize n;
-  gsize length;
+  if (refusal->error != NULL)
+    {
+      g_error_free (error);
+      return;
+    }
 
-  upload->reading = FALSE;
-  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  refusal->error = error;
+  refusal->reply_code = reply->code;
+  refusal->reply = g_strdup (self->reply);
+}
 
-  if (upload->finished)
+/* The refusal that fails @t: its reply stays the transaction's last one */
+static GError *
+refusal_take (Transact *t,
+              Refusal  *refusal)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+
+  transaction->reply_code = refusal->reply_code;
+  g_free (transaction->reply);
+  transaction->reply = g_steal_pointer (&refusal->reply);
+
+  return g_steal_pointer (&refusal->error);
+}
+
+static void
+transact_free (Transact *t)
+{
+  g_assert (t->task == NULL);
+
+  g_clear_object (&t->cancellable);
+  refusal_clear (&t->mail);
+  refusal_clear (&t->rcpt);
+  refusal_clear (&t->data);
+  g_clear_error (&t->error);
+  g_free (t->rcpt_parameters);
+  g_free (t);
+}
+
+/* Report @t's outcome (@error: transfer full, NULL for success) to its
+ * caller, once.  The callback may run at once and may use the connection
+ * again: the pipeline must be consistent before this is called. */
+static void
+transact_return (SmtpClientConnection *self,
+                 Transact             *t,
+                 GError               *error)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&t->task);
+
+  if (task == NULL)
     {
       g_clear_error (&error);
-      if (!upload->writing)
-        upload_free (upload);
       return;
     }
 
-  if (n < 0)
+  if (t->cancelled_id != 0)
     {
-      upload->finished = TRUE;
-      /* Half a message must never be delivered: drop the connection
-       * without the end-of-data mark, the server discards what it got. */
-      self->is_broken = TRUE;
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          GError *file_error = g_error_new (SMTP_CLIENT_ERROR,
-                                            SMTP_CLIENT_ERROR_MESSAGE_FILE,
-                                            _("Could not read the message: %s"),
-                                            error->message);
-          g_error_free (error);
-          error = file_error;
-        }
-      smtp_client_connection_abort (self);
-      transaction_fail (self, error);
-      return;
+      g_cancellable_disconnect (t->cancellable, t->cancelled_id);
+      t->cancelled_id = 0;
     }
+  t->transaction = NULL;
+  t->log_func = NULL;
+  t->log_data = NULL;
+  if (self->log_transact == t)
+    route_log (self, NULL);
 
-  if (n == 0)
+  if (error != NULL)
     {
-      g_autofree char *summary = NULL;
-
-      length = smtp_client_data_encoder_finish (&upload->encoder,
-                                                upload->out_buffer);
-      upload->sent_all = TRUE;
-      /* Logged in wire order: before the server can answer it */
-      summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
-                                 upload->encoder.bytes_in);
-      log_line (self, "-> ", summary, -1);
+      if (self->settings->debug > 0)
+        g_debug ("%s%s%stransaction failed: %s",
+                 self->settings->alias ? "[" : "",
+                 self->settings->alias ? self->settings->alias : "",
+                 self->settings->alias ? "] " : "", error->message);
+      g_task_return_error (task, error);
     }
   else
     {
-      length = smtp_client_data_encoder_encode (&upload->encoder,
-                                                upload->in_buffer, n,
-                                                upload->out_buffer);
+      g_task_return_boolean (task, TRUE);
+    }
+}
+
+/* Return the transactions that finished while replies were handled */
+static void
+pipeline_return_finished (SmtpClientConnection *self)
+{
+  Transact *t;
+
+  while ((t = g_queue_pop_head (&self->finished)) != NULL)
+    {
+      transact_return (self, t, g_steal_pointer (&t->error));
+      transact_free (t);
+    }
+}
+
+/* @t, the head, is over and the server owes it nothing more.  It leaves
+ * the pipeline now; its caller hears once the replies at hand are handled
+ * (on_pipeline_reply()), so the next content goes out first and the
+ * server works on it while the caller is told. */
+static void
+transact_finish (SmtpClientConnection *self,
+                 Transact             *t,
+                 GError               *error)
+{
+  g_queue_remove (&self->transacts, t);
+  if (self->log_transact == t)
+    route_log (self, NULL);
+  g_clear_error (&t->error);
+  t->error = error;
+  g_queue_push_tail (&self->finished, t);
+}
+
+/* Errors after which nothing of the transaction reached the server
+ * intact: the connection went away under it */
+static gboolean
+is_connection_lost (const GError *error)
+{
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
+}
+
+/* The connection is lost or out of step: close it and fail every
+ * transaction, the head with @error (transfer full), the others with
+ * "connection lost" and may_retry set when the server cannot have
+ * delivered them. */
+static void
+pipeline_fail (SmtpClientConnection *self,
+               GError               *error)
+{
+  g_autoptr(SmtpClientConnection) keep = g_object_ref (self);
+  GQueue transacts = self->transacts;
+  Transact *t;
+  gboolean is_head = TRUE;
+
+  /* Those done before, first */
+  pipeline_return_finished (self);
+
+  g_queue_init (&self->transacts);
+  if (self->expects != NULL)
+    g_array_set_size (self->expects, 0);
+  self->expects_head = 0;
+  route_log (self, NULL);
+  /* A reader still waiting hears nothing more */
+  self->reply_func = NULL;
+  if (self->content_source != NULL)
+    {
+      g_source_destroy (self->content_source);
+      g_clear_pointer (&self->content_source, g_source_unref);
     }
 
-  write_content (upload, length);
-}
-
-static void
-upload_next (Upload *upload)
-{
-  SmtpClientConnection *self = upload->connection;
-
-  upload->reading = TRUE;
-  /* Reading local content is not a wait on the server: no timer. */
+  error = convert_error (self, error);
+  smtp_client_connection_abort (self);
   disarm_timer (self);
-  g_input_stream_read_async (self->transaction->content, upload->in_buffer,
-                             CONTENT_CHUNK_SIZE, G_PRIORITY_DEFAULT,
-                             self->op_cancellable, on_content_read, upload);
+
+  while ((t = g_queue_pop_head (&transacts)) != NULL)
+    {
+      GError *own;
+
+      if (is_head)
+        {
+          own = g_steal_pointer (&error);
+          if (t->transaction != NULL)
+            t->transaction->may_retry = !t->replied && !t->end_sent &&
+                                        is_connection_lost (own);
+        }
+      else
+        {
+          own = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                     _("The connection was lost before the "
+                                       "server answered"));
+          if (t->transaction != NULL)
+            t->transaction->may_retry = !t->replied && !t->end_sent;
+        }
+      is_head = FALSE;
+      transact_return (self, t, own);
+      transact_free (t);
+    }
+
+  g_clear_error (&error);
+  pipeline_release_buffers (self);
+}
+
+/* Nothing left to do: release what a busy connection holds */
+static void
+pipeline_idle (SmtpClientConnection *self)
+{
+  disarm_timer (self);
+  route_log (self, NULL);
+  pipeline_release_buffers (self);
+  if (self->op == NULL)
+    g_clear_object (&self->op_cancellable);
+}
+
+/* Reading */
+
+static void
+pipeline_read (SmtpClientConnection *self)
+{
+  if (self->reply_func != NULL || expect_peek (self) == NULL)
+    return;
+
+  route_log_to_reader (self);
+  /* The pipeline runs the timer itself (pipeline_update_timer) */
+  read_reply (self, FALSE, on_pipeline_reply);
+}
+
+/* Cancellation */
+
+static gboolean
+on_cancel_check (gpointer user_data)
+{
+  SmtpClientConnection *self = user_data;
+  gboolean again = TRUE;
+
+  while (again)
+    {
+      again = FALSE;
+      for (GList *l = self->transacts.head; l != NULL; l = l->next)
+        {
+          Transact *t = l->data;
+
+          if (t->task == NULL || t->cancellable == NULL ||
+              !g_cancellable_is_cancelled (t->cancellable))
+            continue;
+
+          if (t->state == TRANSACT_QUEUED)
+            {
+              /* Nothing sent: it just leaves the queue */
+              g_queue_delete_link (&self->transacts, l);
+              transact_return (self, t,
+                               g_error_new_literal (G_IO_ERROR,
+                                                    G_IO_ERROR_CANCELLED,
+                                                    _("Operation was "
+                                                      "cancelled")));
+              transact_free (t);
+              again = TRUE;
+              break;
+            }
+
+          if (l == self->transacts.head)
+            {
+              /* On the wire: closing the connection is the only way to
+               * make sure it is not delivered */
+              log_note (self, "closing the connection to cancel the "
+                              "transaction");
+              pipeline_fail (self, g_error_new_literal (G_IO_ERROR,
+                                                        G_IO_ERROR_CANCELLED,
+                                                        _("Operation was "
+                                                          "cancelled")));
+              return G_SOURCE_REMOVE;
+            }
+
+          /* Its commands went out behind the head's content: its caller
+           * hears now; the connection closes once the head is done
+           * (pipeline_advance) */
+          transact_return (self, t,
+                           g_error_new_literal (G_IO_ERROR,
+                                                G_IO_ERROR_CANCELLED,
+                                                _("Operation was "
+                                                  "cancelled")));
+          again = TRUE;
+          break;
+        }
+    }
+
+  if (!self->is_broken)
+    pipeline_advance (self);
+
+  return G_SOURCE_REMOVE;
 }
 
 static void
-start_upload (SmtpClientConnection *self)
+on_transact_cancelled (GCancellable *cancellable,
+                       gpointer      user_data)
 {
-  Upload *upload = g_new0 (Upload, 1);
+  SmtpClientConnection *self = user_data;
+  GSource *source;
 
-  upload->connection = g_object_ref (self);
-  upload->in_buffer = g_malloc (CONTENT_CHUNK_SIZE);
-  upload->out_buffer = g_malloc (SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (CONTENT_CHUNK_SIZE) +
-                                 SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
-  upload->last_progress = g_get_monotonic_time ();
-  smtp_client_data_encoder_init (&upload->encoder);
-  self->upload = upload;
-
-  /* Listen for an early reply while the content goes out */
-  read_reply (self, FALSE, on_final_reply);
-  upload_next (upload);
+  /* Not from inside the emission (which may run in another thread): from
+   * the connection's main context */
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, on_cancel_check, g_object_ref (self),
+                         g_object_unref);
+  g_source_set_static_name (source, "[smtpclient] transaction cancelled");
+  g_source_attach (source, self->context);
+  g_source_unref (source);
 }
 
-static void on_envelope_reply (SmtpClientConnection *self,
-                               SmtpClientReply      *reply,
-                               GError               *error);
+/* Envelope */
 
 static void
 queue_recipient (SmtpClientConnection *self,
+                 Transact             *t,
                  guint                 index)
 {
-  const char *recipient = g_ptr_array_index (self->command_recipients, index);
-  g_autofree char *rcpt = g_strdup_printf ("RCPT TO:<%s>%s", recipient,
-                                           self->rcpt_parameters);
+  g_autofree char *rcpt = g_strconcat ("RCPT TO:<",
+                                       t->transaction->recipients[index],
+                                       ">", t->rcpt_parameters, NULL);
 
-  queue_command (self, rcpt, NULL);
+  queue_transact_command (self, t, rcpt, strlen (rcpt), NULL);
+  expect_push (self, t, EXPECT_RCPT, index);
 }
 
-static void
-decide_after_envelope (SmtpClientConnection *self)
+/* Queue @t's envelope: MAIL, and with PIPELINING every RCPT and DATA
+ * (RFC 2920: DATA ends the group).  FALSE if it cannot be sent at all. */
+static gboolean
+queue_envelope (SmtpClientConnection  *self,
+                Transact              *t,
+                GError               **error)
 {
-  SmtpClientTransaction *transaction = self->transaction;
-  GError *error = NULL;
-
-  if (self->mail_error != NULL)
-    error = g_steal_pointer (&self->mail_error);
-  else if (self->accepted == 0 && self->rcpt_error != NULL)
-    error = g_steal_pointer (&self->rcpt_error);
-  else if (self->rcpt_error != NULL && !transaction->allow_refused_recipients)
-    error = g_steal_pointer (&self->rcpt_error);
-  else if (self->data_error != NULL)
-    error = g_steal_pointer (&self->data_error);
-
-  if (error == NULL)
-    {
-      if (self->data_accepted)
-        {
-          start_upload (self);
-          return;
-        }
-
-      /* Not pipelined: DATA comes now */
-      g_ptr_array_add (self->commands, GUINT_TO_POINTER (COMMAND_DATA));
-      g_ptr_array_add (self->command_recipients, NULL);
-      queue_command (self, "DATA", NULL);
-      send_and_read (self, on_envelope_reply);
-      return;
-    }
-
-  if (self->data_accepted)
-    {
-      /* Pipelined DATA was accepted although we must not send: ending the
-       * data would deliver an empty message, so drop the connection; the
-       * server discards the transaction. */
-      log_note (self, "closing the connection to abandon the transaction");
-      smtp_client_connection_abort (self);
-      transaction_fail (self, error);
-      return;
-    }
-
-  reset_and_fail (self, error);
-}
-
-static void
-on_envelope_reply (SmtpClientConnection *self,
-                   SmtpClientReply      *reply,
-                   GError               *error)
-{
-  g_autoptr(SmtpClientReply) owned = reply;
-  SmtpClientTransaction *transaction = self->transaction;
-  CommandKind kind;
-  guint index = self->next_reply++;
-
-  if (error != NULL)
-    {
-      /* The server's own word, if it already refused something, explains
-       * the failure better than the broken connection that followed */
-      GError *earlier = self->mail_error != NULL ? g_steal_pointer (&self->mail_error)
-                                                 : g_steal_pointer (&self->rcpt_error);
-
-      if (earlier != NULL)
-        {
-          g_error_free (error);
-          error = earlier;
-        }
-      self->is_broken = TRUE;
-      transaction_fail (self, error);
-      return;
-    }
-
-  if (reply->code == 421)
-    {
-      /* The server is shutting the connection down (RFC 5321 §3.8) */
-      self->is_broken = TRUE;
-      transaction_fail (self, server_error (reply, _("The server is closing "
-                                                     "the connection")));
-      return;
-    }
-
-  kind = GPOINTER_TO_UINT (g_ptr_array_index (self->commands, index));
-  switch (kind)
-    {
-    case COMMAND_MAIL:
-      if (smtp_client_reply_get_class (reply) != 2)
-        {
-          if (smtp_client_reply_get_class (reply) == 4 ||
-              smtp_client_reply_get_class (reply) == 5)
-            self->mail_error = server_error (reply, _("The server refused the sender"));
-          else
-            self->mail_error = protocol_error (reply, "MAIL");
-        }
-      break;
-
-    case COMMAND_RCPT:
-      {
-        const char *recipient = g_ptr_array_index (self->command_recipients, index);
-
-        if (smtp_client_reply_get_class (reply) == 2)
-          {
-            self->accepted++;
-          }
-        else if (self->mail_error == NULL)
-          {
-            g_ptr_array_add (transaction->refused, g_strdup (recipient));
-            if (smtp_client_reply_get_class (reply) != 4 &&
-                smtp_client_reply_get_class (reply) != 5)
-              {
-                if (self->rcpt_error == NULL)
-                  self->rcpt_error = protocol_error (reply, "RCPT");
-              }
-            else if (self->rcpt_error == NULL)
-              {
-                g_autofree char *what = g_strdup_printf (_("The server refused "
-                                                           "the recipient <%s>"),
-                                                         recipient);
-                self->rcpt_error = server_error (reply, what);
-              }
-          }
-      }
-      break;
-
-    case COMMAND_DATA:
-    default:
-      if (reply->code == 354)
-        self->data_accepted = TRUE;
-      else if (smtp_client_reply_get_class (reply) == 4 ||
-               smtp_client_reply_get_class (reply) == 5)
-        self->data_error = server_error (reply, _("The server refused DATA"));
-      else
-        self->data_error = protocol_error (reply, "DATA");
-      break;
-    }
-
-  if (!self->pipelined)
-    {
-      if (kind == COMMAND_MAIL && self->mail_error != NULL)
-        {
-          /* No RCPT after a refused MAIL */
-          reset_and_fail (self, g_steal_pointer (&self->mail_error));
-          return;
-        }
-
-      if (kind == COMMAND_DATA)
-        {
-          if (self->data_accepted)
-            start_upload (self);
-          else
-            reset_and_fail (self, g_steal_pointer (&self->data_error));
-          return;
-        }
-
-      if (self->next_reply < self->commands->len)
-        {
-          queue_recipient (self, self->next_reply);
-          send_and_read (self, on_envelope_reply);
-          return;
-        }
-    }
-  else if (self->next_reply < self->commands->len)
-    {
-      read_reply (self, TRUE, on_envelope_reply);
-      return;
-    }
-
-  decide_after_envelope (self);
-}
-
-static void
-on_pipelined_written (SmtpClientConnection *self,
-                      GError               *error)
-{
-  if (error != NULL)
-    {
-      transaction_fail (self, error);
-      return;
-    }
-
-  read_reply (self, TRUE, on_envelope_reply);
-}
-
-void
-smtp_client_connection_transact_async (SmtpClientConnection  *self,
-                                       SmtpClientTransaction *transaction,
-                                       GCancellable          *cancellable,
-                                       GAsyncReadyCallback    callback,
-                                       gpointer               user_data)
-{
-  g_autoptr(GTask) task = NULL;
+  SmtpClientTransaction *transaction = t->transaction;
   g_autoptr(GString) mail = NULL;
-  gboolean needs_smtputf8 = !is_ascii (transaction->from);
-  gboolean has_dsn = has_extension (self, "DSN");
-  gboolean pipelining = has_extension (self, "PIPELINING");
-  guint64 size_limit = 0;
   g_autofree char *notify = NULL;
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, smtp_client_connection_transact_async);
-  op_begin (self, g_object_ref (task), cancellable);
-
-  self->transaction = transaction;
-  g_clear_pointer (&transaction->refused, g_ptr_array_unref);
-  transaction->refused = g_ptr_array_new_with_free_func (g_free);
-  self->commands = g_ptr_array_new ();
-  self->command_recipients = g_ptr_array_new ();
+  gboolean needs_smtputf8 = !is_ascii (transaction->from);
+  guint64 size_limit = 0;
 
   for (guint i = 0; transaction->recipients[i] != NULL; i++)
-    if (!is_ascii (transaction->recipients[i]))
-      needs_smtputf8 = TRUE;
-
-  if (needs_smtputf8 && !has_extension (self, "SMTPUTF8"))
     {
-      transaction_fail (self, g_error_new_literal (SMTP_CLIENT_ERROR,
-                                                   SMTP_CLIENT_ERROR_NOT_SUPPORTED,
-                                                   _("An address is not ASCII "
-                                                     "and the server does not "
-                                                     "offer SMTPUTF8")));
-      return;
+      if (!is_ascii (transaction->recipients[i]))
+        needs_smtputf8 = TRUE;
+      t->n_recipients++;
+    }
+
+  if (needs_smtputf8 && !offers (self, EXTENSION_SMTPUTF8))
+    {
+      g_set_error_literal (error, SMTP_CLIENT_ERROR,
+                           SMTP_CLIENT_ERROR_NOT_SUPPORTED,
+                           _("An address is not ASCII and the server does "
+                             "not offer SMTPUTF8"));
+      return FALSE;
     }
 
   if (self->capabilities != NULL)
     size_limit = smtp_client_capabilities_get_size_limit (self->capabilities);
   if (size_limit > 0 && transaction->content_size > size_limit)
     {
-      transaction_fail (self, g_error_new (SMTP_CLIENT_ERROR,
-                                           SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE,
-                                           _("The message (%" G_GUINT64_FORMAT
-                                             " bytes) is larger than the "
-                                             "server accepts (%" G_GUINT64_FORMAT
-                                             " bytes)"),
-                                           transaction->content_size,
-                                           size_limit));
-      return;
+      g_set_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE,
+                   _("The message (%" PRIu64 " bytes) is larger "
+                     "than the server accepts (%" PRIu64 " bytes)"),
+                   transaction->content_size, size_limit);
+      return FALSE;
     }
 
-  mail = g_string_new (NULL);
-  g_string_append_printf (mail, "MAIL FROM:<%s>", transaction->from);
-  if (has_extension (self, "SIZE") && transaction->content_size > 0)
-    g_string_append_printf (mail, " SIZE=%" G_GUINT64_FORMAT,
-                            transaction->content_size);
-  if (has_extension (self, "8BITMIME") &&
+  mail = g_string_sized_new (128);
+  g_string_append (mail, "MAIL FROM:<");
+  g_string_append (mail, transaction->from);
+  g_string_append_c (mail, '>');
+  if (offers (self, EXTENSION_SIZE) && transaction->content_size > 0)
+    {
+      char number[24];
+
+      g_string_append (mail, " SIZE=");
+      g_string_append_len (mail, number,
+                           g_snprintf (number, sizeof number,
+                                       "%" G_GUINT64_FORMAT,
+                                       transaction->content_size));
+    }
+  if (offers (self, EXTENSION_8BITMIME) &&
       (!transaction->content_is_7bit || needs_smtputf8))
     g_string_append (mail, " BODY=8BITMIME");
   if (needs_smtputf8)
@@ -1825,9 +1987,13 @@ smtp_client_connection_transact_async (SmtpClientConnection  *self,
       transaction->dsn_return != SMTP_CLIENT_DSN_RETURN_DEFAULT ||
       transaction->dsn_envelope_id != NULL)
     {
-      if (!has_dsn)
-        log_line (self, "-- ", "DSN not offered by the server: NOTIFY, RET "
-                               "and ENVID left out", -1);
+      if (!offers (self, EXTENSION_DSN))
+        {
+          route_log (self, t);
+          log_line (self, "-- ", "DSN not offered by the server: NOTIFY, RET "
+                                 "and ENVID left out", -1);
+          route_log_to_reader (self);
+        }
       else
         {
           if (transaction->dsn_return == SMTP_CLIENT_DSN_RETURN_FULL)
@@ -1861,36 +2027,654 @@ smtp_client_connection_transact_async (SmtpClientConnection  *self,
         }
     }
 
-  g_ptr_array_add (self->commands, GUINT_TO_POINTER (COMMAND_MAIL));
-  g_ptr_array_add (self->command_recipients, NULL);
-  queue_command (self, mail->str, NULL);
+  t->rcpt_parameters = notify != NULL ? g_strconcat (" NOTIFY=", notify, NULL)
+                                      : g_strdup ("");
+  t->pipelined = offers (self, EXTENSION_PIPELINING);
+  t->state = TRANSACT_ENVELOPE;
 
-  self->pipelined = pipelining;
-  self->rcpt_parameters = notify != NULL ? g_strconcat (" NOTIFY=", notify, NULL)
-                                         : g_strdup ("");
-  for (guint i = 0; transaction->recipients[i] != NULL; i++)
+  queue_transact_command (self, t, mail->str, mail->len, NULL);
+  expect_push (self, t, EXPECT_MAIL, 0);
+
+  if (!t->pipelined)
+    /* One command at a time: each RCPT goes out when the previous reply is
+     * in (envelope_step), DATA when all are. */
+    return TRUE;
+
+  for (guint i = 0; i < t->n_recipients; i++)
+    queue_recipient (self, t, i);
+  queue_transact_command (self, t, "DATA", 4, NULL);
+  expect_push (self, t, EXPECT_DATA, 0);
+
+  return TRUE;
+}
+
+/* Queue @t's envelope, or end @t when it cannot be sent.  Writes nothing:
+ * the caller flushes.  TRUE if queued. */
+static gboolean
+start_envelope (SmtpClientConnection *self,
+                Transact             *t)
+{
+  GError *error = NULL;
+
+  if (queue_envelope (self, t, &error))
+    return TRUE;
+
+  g_queue_remove (&self->transacts, t);
+  transact_return (self, t, error);
+  transact_free (t);
+  return FALSE;
+}
+
+/* Content */
+
+static void
+report_progress (SmtpClientConnection *self,
+                 Transact             *t,
+                 gboolean              force)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  gint64 now;
+
+  if (transaction == NULL || transaction->progress_func == NULL)
+    return;
+
+  now = g_get_monotonic_time ();
+  if (!force && now - self->last_progress < G_USEC_PER_SEC / 10)
+    return;
+
+  self->last_progress = now;
+  transaction->progress_func (self->encoder.bytes_in,
+                              transaction->content_size,
+                              transaction->progress_data);
+}
+
+static void
+upload_start (SmtpClientConnection *self,
+              Transact             *t)
+{
+  t->state = TRANSACT_UPLOAD;
+  smtp_client_data_encoder_init (&self->encoder);
+  self->last_progress = g_get_monotonic_time ();
+  if (self->content_buffer == NULL)
+    self->content_buffer = g_malloc (CONTENT_CHUNK_SIZE);
+
+  /* Listen for an early reply while the content goes out */
+  expect_push (self, t, EXPECT_END, 0);
+  upload_continue (self);
+}
+
+/* The whole content has been encoded: queue the end of data, and with it
+ * the next transaction's envelope (RFC 2920 §3.1). */
+static void
+upload_end (SmtpClientConnection *self,
+            Transact             *t)
+{
+  GByteArray *out = pipeline_out (self);
+  gsize length = out->len;
+  g_autofree char *summary = NULL;
+  Transact *next;
+
+  g_byte_array_set_size (out, length + SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
+  length += smtp_client_data_encoder_finish (&self->encoder, out->data + length);
+  g_byte_array_set_size (out, length);
+
+  t->state = TRANSACT_FINAL;
+  t->end_sent = TRUE;
+  /* Logged in wire order: before the server can answer it */
+  summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
+                             self->encoder.bytes_in);
+  route_log (self, t);
+  log_line (self, "-> ", summary, -1);
+  route_log_to_reader (self);
+  report_progress (self, t, TRUE);
+
+  next = g_queue_peek_nth (&self->transacts, 1);
+  if (next != NULL && next->state == TRANSACT_QUEUED &&
+      offers (self, EXTENSION_PIPELINING))
+    start_envelope (self, next);
+
+  pipeline_flush (self);
+}
+
+/* Take @n bytes just read into content_buffer (0: the end; < 0: @error).
+ * TRUE to read on. */
+static gboolean
+upload_take (SmtpClientConnection *self,
+             Transact             *t,
+             gssize                n,
+             GError               *error)
+{
+  GByteArray *out;
+  gsize length;
+
+  if (n < 0)
     {
-      g_ptr_array_add (self->commands, GUINT_TO_POINTER (COMMAND_RCPT));
-      g_ptr_array_add (self->command_recipients,
-                       (gpointer) transaction->recipients[i]);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          GError *file_error = g_error_new (SMTP_CLIENT_ERROR,
+                                            SMTP_CLIENT_ERROR_MESSAGE_FILE,
+                                            _("Could not read the message: %s"),
+                                            error->message);
+
+          g_error_free (error);
+          error = file_error;
+        }
+      /* Half a message must never be delivered: drop the connection
+       * without the end-of-data mark, the server discards what it got. */
+      pipeline_fail (self, error);
+      return FALSE;
     }
 
-  if (!pipelining)
+  if (n == 0)
     {
-      /* One command at a time: each RCPT goes out when the previous reply
-       * is in (see on_envelope_reply), DATA when all are. */
-      send_and_read (self, on_envelope_reply);
+      upload_end (self, t);
+      return FALSE;
+    }
+
+  out = pipeline_out (self);
+  length = out->len;
+  g_byte_array_set_size (out, length + SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (n));
+  length += smtp_client_data_encoder_encode (&self->encoder,
+                                             self->content_buffer, n,
+                                             out->data + length);
+  g_byte_array_set_size (out, length);
+  report_progress (self, t, FALSE);
+
+  if (out->len >= PIPELINE_FLUSH_SIZE)
+    pipeline_flush (self);
+
+  return TRUE;
+}
+
+static void
+on_content_read (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(SmtpClientConnection) self = user_data;
+  Transact *t = g_queue_peek_head (&self->transacts);
+  GError *error = NULL;
+  gssize n;
+
+  self->content_reading = FALSE;
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (t == NULL || t->state != TRANSACT_UPLOAD)
+    {
+      /* The pipeline failed meanwhile */
+      g_clear_error (&error);
+      if (g_queue_is_empty (&self->transacts))
+        pipeline_release_buffers (self);
       return;
     }
 
-  /* RFC 2920: MAIL, every RCPT and DATA in one write */
-  for (guint i = 1; i < self->commands->len; i++)
-    queue_recipient (self, i);
-  g_ptr_array_add (self->commands, GUINT_TO_POINTER (COMMAND_DATA));
-  g_ptr_array_add (self->command_recipients, NULL);
-  queue_command (self, "DATA", NULL);
+  if (upload_take (self, t, n, error))
+    upload_continue (self);
+  pipeline_update_timer (self);
+}
 
-  flush_commands (self, on_pipelined_written);
+static gboolean
+on_content_ready (gpointer user_data)
+{
+  SmtpClientConnection *self = user_data;
+
+  g_clear_pointer (&self->content_source, g_source_unref);
+  upload_continue (self);
+  pipeline_update_timer (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_for_content (SmtpClientConnection *self,
+                  GSource              *source)
+{
+  g_source_set_callback (source, on_content_ready, g_object_ref (self),
+                         g_object_unref);
+  g_source_set_static_name (source, "[smtpclient] content");
+  g_source_attach (source, self->context);
+  self->content_source = source;
+}
+
+/* Read, encode and queue content until it ends, the write in progress has
+ * enough waiting behind it, or the content stream has to be waited for. */
+static void
+upload_continue (SmtpClientConnection *self)
+{
+  for (guint turn = 0; ; turn++)
+    {
+      Transact *t = g_queue_peek_head (&self->transacts);
+      GInputStream *content;
+      GError *error = NULL;
+      gssize n;
+
+      if (t == NULL || t->state != TRANSACT_UPLOAD || self->content_reading ||
+          self->content_source != NULL)
+        return;
+
+      if (self->writing && self->out != NULL &&
+          self->out->len >= PIPELINE_FLUSH_SIZE)
+        return; /* on_pipeline_written() comes back */
+
+      if (turn == UPLOAD_CHUNKS_PER_TURN)
+        {
+          /* A fast stream to a fast server: let the rest of the main
+           * context run too */
+          wait_for_content (self, g_idle_source_new ());
+          return;
+        }
+
+      content = t->transaction->content;
+      if (!G_IS_POLLABLE_INPUT_STREAM (content) ||
+          !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (content)))
+        {
+          /* Reading local content is not a wait on the server: untimed */
+          self->content_reading = TRUE;
+          g_input_stream_read_async (content, self->content_buffer,
+                                     CONTENT_CHUNK_SIZE, G_PRIORITY_DEFAULT,
+                                     self->op_cancellable, on_content_read,
+                                     g_object_ref (self));
+          return;
+        }
+
+      n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (content),
+                                                    self->content_buffer,
+                                                    CONTENT_CHUNK_SIZE,
+                                                    self->op_cancellable,
+                                                    &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_clear_error (&error);
+          wait_for_content (self,
+                            g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (content),
+                                                                   self->op_cancellable));
+          return;
+        }
+
+      if (!upload_take (self, t, n, error))
+        return;
+    }
+}
+
+/* Replies */
+
+static void
+envelope_decide (SmtpClientConnection *self,
+                 Transact             *t)
+{
+  GError *error = NULL;
+
+  if (t->mail.error != NULL)
+    error = refusal_take (t, &t->mail);
+  else if (t->rcpt.error != NULL &&
+           (t->accepted == 0 || !t->transaction->allow_refused_recipients))
+    error = refusal_take (t, &t->rcpt);
+  else if (t->data.error != NULL)
+    error = refusal_take (t, &t->data);
+
+  if (error == NULL)
+    {
+      if (t->data_accepted)
+        {
+          upload_start (self, t);
+          return;
+        }
+
+      /* One command at a time: DATA comes now */
+      queue_transact_command (self, t, "DATA", 4, NULL);
+      expect_push (self, t, EXPECT_DATA, 0);
+      pipeline_flush (self);
+      return;
+    }
+
+  t->state = TRANSACT_RESET;
+  t->error = error;
+
+  if (!t->data_accepted)
+    {
+      /* Still in step with the server: RSET, then fail */
+      queue_transact_command (self, t, "RSET", 4, NULL);
+      expect_push (self, t, EXPECT_RSET, 0);
+      pipeline_flush (self);
+      return;
+    }
+
+  if (t->accepted == 0)
+    {
+      /* DATA accepted with no recipient: a lone "." ends it, nothing can
+       * be delivered (RFC 2920 §3.1) */
+      queue_transact_command (self, t, ".", 1, NULL);
+      expect_push (self, t, EXPECT_DOT, 0);
+      pipeline_flush (self);
+      return;
+    }
+
+  /* DATA accepted although we must not send (a recipient was refused):
+   * ending the data would deliver an empty message to the others, so
+   * drop the connection; the server discards the transaction. */
+  log_note (self, "closing the connection to abandon the transaction");
+  pipeline_fail (self, g_steal_pointer (&t->error));
+}
+
+/* An envelope reply came in: send the next command when they go one at a
+ * time, decide when the last one is in */
+static void
+envelope_step (SmtpClientConnection *self,
+               Transact             *t,
+               ExpectKind            kind,
+               guint                 index)
+{
+  if (t->pipelined)
+    {
+      if (kind == EXPECT_DATA)
+        envelope_decide (self, t);
+      return;
+    }
+
+  if (kind == EXPECT_MAIL && t->mail.error == NULL && t->n_recipients > 0)
+    {
+      queue_recipient (self, t, 0);
+      pipeline_flush (self);
+      return;
+    }
+
+  if (kind == EXPECT_RCPT && index + 1 < t->n_recipients)
+    {
+      queue_recipient (self, t, index + 1);
+      pipeline_flush (self);
+      return;
+    }
+
+  envelope_decide (self, t);
+}
+
+static void
+on_envelope_reply (SmtpClientConnection *self,
+                   Transact             *t,
+                   Expect               *expect,
+                   SmtpClientReply      *reply)
+{
+  guint class = smtp_client_reply_get_class (reply);
+
+  switch (expect->kind)
+    {
+    case EXPECT_MAIL:
+      if (class == 4 || class == 5)
+        refusal_set (self, &t->mail, reply,
+                     server_error (reply, _("The server refused the sender")));
+      else if (class != 2)
+        refusal_set (self, &t->mail, reply, protocol_error (reply, "MAIL"));
+      break;
+
+    case EXPECT_RCPT:
+      if (class == 2)
+        t->accepted++;
+      else if (t->mail.error == NULL)
+        {
+          const char *recipient = t->transaction->recipients[expect->index];
+
+          g_ptr_array_add (t->transaction->refused, g_strdup (recipient));
+          if (t->rcpt.error != NULL)
+            break;
+          if (class == 4 || class == 5)
+            {
+              g_autofree char *what = g_strdup_printf (_("The server refused "
+                                                         "the recipient <%s>"),
+                                                       recipient);
+              refusal_set (self, &t->rcpt, reply, server_error (reply, what));
+            }
+          else
+            {
+              refusal_set (self, &t->rcpt, reply,
+                           protocol_error (reply, "RCPT"));
+            }
+        }
+      break;
+
+    case EXPECT_DATA:
+    default:
+      if (reply->code == 354)
+        t->data_accepted = TRUE;
+      else if (class == 4 || class == 5)
+        refusal_set (self, &t->data, reply,
+                     server_error (reply, _("The server refused DATA")));
+      else
+        refusal_set (self, &t->data, reply, protocol_error (reply, "DATA"));
+      break;
+    }
+
+  envelope_step (self, t, expect->kind, expect->index);
+}
+
+static void
+on_end_reply (SmtpClientConnection *self,
+              Transact             *t,
+              SmtpClientReply      *reply)
+{
+  guint class = smtp_client_reply_get_class (reply);
+
+  if (t->state == TRANSACT_UPLOAD)
+    {
+      /* An early reply while we were still uploading: stop; the server's
+       * state is unknown */
+      if (class == 4 || class == 5)
+        pipeline_fail (self, server_error (reply, _("The server refused the "
+                                                    "message while it was "
+                                                    "being sent")));
+      else
+        pipeline_fail (self, protocol_error (reply, _("reply before the end "
+                                                      "of the message")));
+      return;
+    }
+
+  if (class == 2)
+    transact_finish (self, t, NULL);
+  else if (class == 4 || class == 5)
+    /* After the end of data the transaction is over: no RSET needed */
+    transact_finish (self, t, server_error (reply, _("The server refused the "
+                                                     "message")));
+  else
+    pipeline_fail (self, protocol_error (reply, _("end of data")));
+}
+
+static void
+handle_pipeline_reply (SmtpClientConnection *self,
+                       SmtpClientReply      *reply,
+                       GError               *error)
+{
+  g_autoptr(SmtpClientReply) owned = reply;
+  g_autoptr(SmtpClientConnection) keep = NULL;
+  Expect expect;
+  Transact *t;
+
+  if (expect_peek (self) == NULL)
+    {
+      /* The pipeline failed meanwhile */
+      g_clear_error (&error);
+      return;
+    }
+
+  if (error != NULL)
+    {
+      pipeline_fail (self, error);
+      return;
+    }
+
+  keep = g_object_ref (self);
+  expect = expect_pop (self);
+  t = expect.transact;
+  t->replied = TRUE;
+  /* Kept: the final reply, and any that is not a go-ahead (an envelope
+   * refusal keeps its own reply, see refusal_take(); the reply to RSET or
+   * to a lone "." is not the one that failed the transaction) */
+  if (t->transaction != NULL && expect.kind != EXPECT_RSET &&
+      expect.kind != EXPECT_DOT &&
+      (expect.kind == EXPECT_END ||
+       (smtp_client_reply_get_class (reply) != 2 && reply->code != 354)))
+    {
+      t->transaction->reply_code = reply->code;
+      g_free (t->transaction->reply);
+      t->transaction->reply = g_strdup (self->reply);
+    }
+
+  if (reply->code == 421)
+    {
+      /* The server is shutting the connection down (RFC 5321 §3.8) */
+      pipeline_fail (self, server_error (reply, _("The server is closing the "
+                                                  "connection")));
+      return;
+    }
+
+  if (t->task == NULL)
+    {
+      /* Cancelled by its caller after its commands went out: nothing of
+       * it may be delivered, and the server is mid-transaction */
+      pipeline_fail (self, g_error_new_literal (G_IO_ERROR,
+                                                G_IO_ERROR_CANCELLED,
+                                                _("Operation was cancelled")));
+      return;
+    }
+
+  switch (expect.kind)
+    {
+    case EXPECT_MAIL:
+    case EXPECT_RCPT:
+    case EXPECT_DATA:
+      on_envelope_reply (self, t, &expect, reply);
+      break;
+
+    case EXPECT_END:
+      on_end_reply (self, t, reply);
+      break;
+
+    case EXPECT_RSET:
+      if (smtp_client_reply_get_class (reply) != 2)
+        {
+          /* The server is out of step with us: do not reuse the
+           * connection */
+          pipeline_fail (self, g_steal_pointer (&t->error));
+          break;
+        }
+      /* The reply that failed the transaction stays its last reply */
+      transact_finish (self, t, g_steal_pointer (&t->error));
+      break;
+
+    case EXPECT_DOT:
+    default:
+      transact_finish (self, t, g_steal_pointer (&t->error));
+      break;
+    }
+
+  if (!self->is_broken)
+    pipeline_advance (self);
+}
+
+/* Replies already received are handled one after the other (each may
+ * start the next content); the transactions they finished are returned
+ * when the outermost call is done. */
+static void
+on_pipeline_reply (SmtpClientConnection *self,
+                   SmtpClientReply      *reply,
+                   GError               *error)
+{
+  g_autoptr(SmtpClientConnection) keep = g_object_ref (self);
+
+  self->reply_depth++;
+  handle_pipeline_reply (self, reply, error);
+  if (--self->reply_depth == 0)
+    pipeline_return_finished (self);
+}
+
+/* Start what can start, read what is due, set the timer.  Safe to call
+ * again from a callback it triggers. */
+static void
+pipeline_advance (SmtpClientConnection *self)
+{
+  for (;;)
+    {
+      Transact *head = g_queue_peek_head (&self->transacts);
+      Transact *next;
+
+      if (head == NULL)
+        {
+          pipeline_idle (self);
+          return;
+        }
+
+      if (head->state == TRANSACT_QUEUED)
+        {
+          if (!start_envelope (self, head))
+            continue;
+          pipeline_flush (self);
+          continue;
+        }
+
+      /* The end of data is out: the next envelope may follow it */
+      next = g_queue_peek_nth (&self->transacts, 1);
+      if (head->state == TRANSACT_FINAL && next != NULL &&
+          next->state == TRANSACT_QUEUED &&
+          offers (self, EXTENSION_PIPELINING))
+        {
+          if (start_envelope (self, next))
+            pipeline_flush (self);
+          continue;
+        }
+
+      break;
+    }
+
+  if (!self->is_broken)
+    pipeline_read (self);
+  pipeline_update_timer (self);
+}
+
+void
+smtp_client_connection_transact_async (SmtpClientConnection  *self,
+                                       SmtpClientTransaction *transaction,
+                                       GCancellable          *cancellable,
+                                       GAsyncReadyCallback    callback,
+                                       gpointer               user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Transact *t;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, smtp_client_connection_transact_async);
+
+  g_clear_pointer (&transaction->refused, g_ptr_array_unref);
+  transaction->refused = g_ptr_array_new_with_free_func (g_free);
+  transaction->may_retry = FALSE;
+
+  if (!self->is_open || self->is_broken || self->stream == NULL ||
+      self->op != NULL)
+    {
+      /* Nothing was sent: another connection may take it */
+      transaction->may_retry = TRUE;
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                               _("The connection is closed"));
+      return;
+    }
+
+  t = g_new0 (Transact, 1);
+  t->task = g_steal_pointer (&task);
+  t->transaction = transaction;
+  t->log_func = self->log_func;
+  t->log_data = self->log_data;
+  t->state = TRANSACT_QUEUED;
+  if (cancellable != NULL)
+    {
+      t->cancellable = g_object_ref (cancellable);
+      t->cancelled_id = g_cancellable_connect (cancellable,
+                                               G_CALLBACK (on_transact_cancelled),
+                                               self, NULL);
+    }
+
+  if (g_queue_is_empty (&self->transacts))
+    update_extensions (self);
+  if (self->op_cancellable == NULL)
+    self->op_cancellable = g_cancellable_new ();
+  g_queue_push_tail (&self->transacts, t);
+  pipeline_advance (self);
 }
 
 gboolean
@@ -1903,6 +2687,22 @@ smtp_client_connection_transact_finish (SmtpClientConnection  *self,
                         smtp_client_connection_transact_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+smtp_client_connection_can_transact (SmtpClientConnection *self)
+{
+  guint n = self->transacts.length;
+
+  if (!self->is_open || self->is_broken || self->stream == NULL ||
+      self->op != NULL)
+    return FALSE;
+
+  if (n == 0)
+    return TRUE;
+
+  return n < SMTP_CLIENT_CONNECTION_MAX_TRANSACTIONS &&
+         offers (self, EXTENSION_PIPELINING);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2002,7 +2802,7 @@ gboolean
 smtp_client_connection_is_reusable (SmtpClientConnection *self)
 {
   return self->is_open && !self->is_broken && self->stream != NULL &&
-         self->op == NULL;
+         self->op == NULL && g_queue_is_empty (&self->transacts);
 }
 
 void
@@ -2029,6 +2829,7 @@ smtp_client_connection_new (SmtpClientSettings *settings)
   SmtpClientConnection *self = g_object_new (SMTP_CLIENT_TYPE_CONNECTION, NULL);
 
   self->settings = smtp_client_settings_ref (settings);
+  self->context = g_main_context_ref_thread_default ();
 
   return self;
 }
@@ -2050,8 +2851,20 @@ smtp_client_connection_finalize (GObject *object)
 {
   SmtpClientConnection *self = SMTP_CLIENT_CONNECTION (object);
 
-  disarm_timer (self);
-  clear_transaction_state (self);
+  destroy_timer (self);
+  /* Every transaction holds the connection until it returns */
+  g_assert (g_queue_is_empty (&self->transacts));
+  g_assert (g_queue_is_empty (&self->finished));
+  if (self->content_source != NULL)
+    {
+      g_source_destroy (self->content_source);
+      g_clear_pointer (&self->content_source, g_source_unref);
+    }
+  g_clear_pointer (&self->expects, g_array_unref);
+  g_clear_pointer (&self->out, g_byte_array_unref);
+  g_clear_pointer (&self->busy, g_byte_array_unref);
+  g_clear_pointer (&self->content_buffer, g_free);
+  g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->sasl, smtp_client_sasl_free);
   g_clear_error (&self->pending_error);
   g_clear_pointer (&self->parser, smtp_client_reply_parser_free);

@@ -7,6 +7,9 @@
 
 #include "smtpclient-private.h"
 
+/* The catalogues are looked up in the installed locale directory.  The
+ * environment variable SMTPCLIENT_LOCALEDIR overrides it: the tests point it
+ * at the build tree, where the .mo files are built before installation. */
 void
 smtp_client_init_i18n (void)
 {
@@ -14,7 +17,12 @@ smtp_client_init_i18n (void)
 
   if (g_once_init_enter (&initialized))
     {
-      bindtextdomain (GETTEXT_PACKAGE, SMTP_CLIENT_LOCALEDIR);
+      const char *localedir = g_getenv ("SMTPCLIENT_LOCALEDIR");
+
+      if (localedir == NULL || *localedir == '\0')
+        localedir = SMTP_CLIENT_LOCALEDIR;
+
+      bindtextdomain (GETTEXT_PACKAGE, localedir);
       bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
       g_once_init_leave (&initialized, 1);
     }

@@ -46,6 +46,7 @@ exit_code_for (const GError *error)
           return EXIT_INPUT;
         case SMTP_CLIENT_ERROR_TIMEOUT:
         case SMTP_CLIENT_ERROR_PROTOCOL:
+        case SMTP_CLIENT_ERROR_TLS_UNAVAILABLE:
           return EXIT_NETWORK;
         default:
           return EXIT_REFUSED;
@@ -55,14 +56,24 @@ exit_code_for (const GError *error)
   return EXIT_NETWORK;
 }
 
+/* Lower-case hexadecimal without separators, from the forms people copy
+ * ("AB:CD:…" from openssl x509 -fingerprint, "ab cd …", "abcd…"); NULL if
+ * @text has anything else. */
 static char *
 normalise_fingerprint (const char *text)
 {
   GString *out = g_string_new (NULL);
 
   for (const char *p = text; *p != '\0'; p++)
-    if (g_ascii_isxdigit (*p))
-      g_string_append_c (out, g_ascii_tolower (*p));
+    {
+      if (g_ascii_isxdigit (*p))
+        g_string_append_c (out, g_ascii_tolower (*p));
+      else if (*p != ':' && *p != ' ')
+        {
+          g_string_free (out, TRUE);
+          return NULL;
+        }
+    }
 
   return g_string_free (out, FALSE);
 }
@@ -196,6 +207,426 @@ read_password_file (const char  *path,
   return g_steal_pointer (&contents);
 }
 
+/* -t: recipients from the message headers.
+ *
+ * The message is streamed, so only the header block is read into memory
+ * (up to HEADER_LIMIT bytes): its To, Cc and Bcc fields give the
+ * recipients, the Bcc field is dropped, and the task reads the remaining
+ * header lines from memory and then the rest of the input from where the
+ * header reading stopped, through a ConcatStream. */
+
+#define HEADER_LIMIT (1024 * 1024)
+
+#define TYPE_CONCAT_STREAM (concat_stream_get_type ())
+G_DECLARE_FINAL_TYPE (ConcatStream, concat_stream, SEND, CONCAT_STREAM,
+                      GInputStream)
+
+struct _ConcatStream
+{
+  GInputStream  parent_instance;
+  GInputStream *parts[2];
+  guint         current;
+};
+
+G_DEFINE_FINAL_TYPE (ConcatStream, concat_stream, G_TYPE_INPUT_STREAM)
+
+static gssize
+concat_stream_read (GInputStream  *stream,
+                    void          *buffer,
+                    gsize          count,
+                    GCancellable  *cancellable,
+                    GError       **error)
+{
+  ConcatStream *self = SEND_CONCAT_STREAM (stream);
+
+  while (self->current < G_N_ELEMENTS (self->parts))
+    {
+      gssize n = g_input_stream_read (self->parts[self->current], buffer,
+                                      count, cancellable, error);
+
+      if (n != 0 || count == 0)
+        return n;
+      self->current++;
+    }
+
+  return 0;
+}
+
+typedef struct
+{
+  void  *buffer;
+  gsize  count;
+} ConcatRead;
+
+static void concat_stream_read_next (GTask *task);
+
+static void
+concat_stream_part_read_cb (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ConcatStream *self = g_task_get_source_object (task);
+  GError *error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result,
+                                         &error);
+
+  if (n < 0)
+    g_task_return_error (task, error);
+  else if (n > 0)
+    g_task_return_int (task, n);
+  else
+    {
+      self->current++;
+      concat_stream_read_next (g_steal_pointer (&task));
+    }
+}
+
+static void
+concat_stream_read_next (GTask *task)
+{
+  ConcatStream *self = g_task_get_source_object (task);
+  ConcatRead *read = g_task_get_task_data (task);
+
+  if (self->current >= G_N_ELEMENTS (self->parts) || read->count == 0)
+    {
+      g_task_return_int (task, 0);
+      g_object_unref (task);
+      return;
+    }
+
+  g_input_stream_read_async (self->parts[self->current], read->buffer,
+                             read->count, g_task_get_priority (task),
+                             g_task_get_cancellable (task),
+                             concat_stream_part_read_cb, task);
+}
+
+static void
+concat_stream_read_async (GInputStream        *stream,
+                          void                *buffer,
+                          gsize                count,
+                          int                  io_priority,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+  ConcatRead *read = g_new0 (ConcatRead, 1);
+
+  g_task_set_source_tag (task, concat_stream_read_async);
+  g_task_set_priority (task, io_priority);
+  read->buffer = buffer;
+  read->count = count;
+  g_task_set_task_data (task, read, g_free);
+  concat_stream_read_next (task);
+}
+
+static gssize
+concat_stream_read_finish (GInputStream  *stream,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        concat_stream_read_async, -1);
+
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static gboolean
+concat_stream_close (GInputStream  *stream,
+                     GCancellable  *cancellable,
+                     GError       **error)
+{
+  ConcatStream *self = SEND_CONCAT_STREAM (stream);
+  gboolean ok = TRUE;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (self->parts); i++)
+    if (self->parts[i] != NULL &&
+        !g_input_stream_close (self->parts[i], cancellable,
+                               ok ? error : NULL))
+      ok = FALSE;
+
+  return ok;
+}
+
+static void
+concat_stream_dispose (GObject *object)
+{
+  ConcatStream *self = SEND_CONCAT_STREAM (object);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (self->parts); i++)
+    g_clear_object (&self->parts[i]);
+
+  G_OBJECT_CLASS (concat_stream_parent_class)->dispose (object);
+}
+
+static void
+concat_stream_class_init (ConcatStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  object_class->dispose = concat_stream_dispose;
+  stream_class->read_fn = concat_stream_read;
+  stream_class->read_async = concat_stream_read_async;
+  stream_class->read_finish = concat_stream_read_finish;
+  stream_class->close_fn = concat_stream_close;
+}
+
+static void
+concat_stream_init (ConcatStream *self)
+{
+}
+
+static GInputStream *
+concat_stream_new (GInputStream *first,
+                   GInputStream *second)
+{
+  ConcatStream *self = g_object_new (TYPE_CONCAT_STREAM, NULL);
+
+  self->parts[0] = g_object_ref (first);
+  self->parts[1] = g_object_ref (second);
+  return G_INPUT_STREAM (self);
+}
+
+/* Appends the addr-specs of an address list (RFC 5322 3.4: "Name <addr>",
+ * bare addresses, comments, quoted strings, groups) to @recipients,
+ * skipping ones already there. */
+static void
+add_address_list (const char *value,
+                  GPtrArray  *recipients)
+{
+  g_autoptr(GString) token = g_string_new (NULL);
+  g_autoptr(GString) angle = g_string_new (NULL);
+  gboolean in_quote = FALSE;
+  gboolean in_angle = FALSE;
+  gboolean has_angle = FALSE;
+  int comment_depth = 0;
+
+  for (const char *p = value; ; p++)
+    {
+      char c = *p;
+
+      if (c != '\0' && in_quote)
+        {
+          GString *out = in_angle ? angle : token;
+
+          g_string_append_c (out, c);
+          if (c == '\\' && p[1] != '\0')
+            g_string_append_c (out, *++p);
+          else if (c == '"')
+            in_quote = FALSE;
+          continue;
+        }
+
+      if (c != '\0' && comment_depth > 0)
+        {
+          if (c == '\\' && p[1] != '\0')
+            p++;
+          else if (c == '(')
+            comment_depth++;
+          else if (c == ')')
+            comment_depth--;
+          continue;
+        }
+
+      if (c == '(')
+        comment_depth++;
+      else if (c == '"')
+        {
+          in_quote = TRUE;
+          g_string_append_c (in_angle ? angle : token, c);
+        }
+      else if (c == '<' && !in_angle)
+        {
+          in_angle = TRUE;
+          has_angle = TRUE;
+          g_string_truncate (angle, 0);
+        }
+      else if (c == '>' && in_angle)
+        in_angle = FALSE;
+      else if (c == ':' && !in_angle)
+        g_string_truncate (token, 0);   /* a group's display name */
+      else if (c != '\0' && in_angle)
+        g_string_append_c (angle, c);
+      else if (c == ',' || c == ';' || c == '\0')
+        {
+          const char *address = has_angle ? angle->str : token->str;
+          const char *route_end = has_angle ? strrchr (address, ':') : NULL;
+          g_autofree char *bare = NULL;
+
+          /* An obsolete source route: <@relay:user@example.org> */
+          if (route_end != NULL && address[0] == '@')
+            address = route_end + 1;
+
+          bare = g_strstrip (g_strdup (address));
+          if (!has_angle)
+            {
+              /* Folding white space around the parts of a bare address */
+              g_autoptr(GString) squeezed = g_string_new (NULL);
+
+              for (const char *q = bare; *q != '\0'; q++)
+                if (!g_ascii_isspace (*q))
+                  g_string_append_c (squeezed, *q);
+              g_free (bare);
+              bare = g_string_free (g_steal_pointer (&squeezed), FALSE);
+            }
+
+          if (*bare != '\0' &&
+              !g_ptr_array_find_with_equal_func (recipients, bare,
+                                                 g_str_equal, NULL))
+            g_ptr_array_add (recipients, g_steal_pointer (&bare));
+
+          g_string_truncate (token, 0);
+          g_string_truncate (angle, 0);
+          has_angle = FALSE;
+          if (c == '\0')
+            break;
+        }
+      else
+        g_string_append_c (token, c);
+    }
+}
+
+static gboolean
+is_recipient_field (const char *name,
+                    gsize       length,
+                    gboolean   *is_bcc)
+{
+  *is_bcc = length == 3 && g_ascii_strncasecmp (name, "bcc", 3) == 0;
+
+  return *is_bcc ||
+         (length == 2 && (g_ascii_strncasecmp (name, "to", 2) == 0 ||
+                          g_ascii_strncasecmp (name, "cc", 2) == 0));
+}
+
+/* Reads the header block of @input (up to and including the empty line, or
+ * up to the first line that is not a header field), adds the recipients of
+ * its To, Cc and Bcc fields to @recipients, and returns a stream that gives
+ * the same message without the Bcc field. */
+static GInputStream *
+read_recipients_from_headers (GInputStream  *input,
+                              GPtrArray     *recipients,
+                              GError       **error)
+{
+  g_autoptr(GDataInputStream) data = g_data_input_stream_new (input);
+  g_autoptr(GString) header = g_string_new (NULL);
+  g_autoptr(GString) field = g_string_new (NULL);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GInputStream) memory = NULL;
+  gboolean keep_field = TRUE;
+  gsize total = 0;
+
+  g_data_input_stream_set_newline_type (data, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (data),
+                                               TRUE);
+
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      gsize length = 0;
+      g_autofree char *line = g_data_input_stream_read_line (data, &length,
+                                                             NULL,
+                                                             &local_error);
+      gsize text_length;
+      gboolean is_continuation;
+      const char *colon = NULL;
+
+      if (local_error != NULL)
+        {
+          g_set_error (error, G_IO_ERROR, local_error->code,
+                       _("Could not read the message: %s"),
+                       local_error->message);
+          return NULL;
+        }
+
+      total += length + 1;
+      if (total > HEADER_LIMIT)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                       _("The message header is larger than %u bytes"),
+                       (guint) HEADER_LIMIT);
+          return NULL;
+        }
+
+      is_continuation = line != NULL && (line[0] == ' ' || line[0] == '\t');
+
+      /* The field read so far is complete: take its recipients. */
+      if (!is_continuation && field->len > 0)
+        {
+          const char *value = strchr (field->str, ':');
+          gboolean is_bcc;
+
+          if (is_recipient_field (field->str, value - field->str, &is_bcc))
+            add_address_list (value + 1, recipients);
+          g_string_truncate (field, 0);
+        }
+
+      if (line == NULL)
+        break;
+
+      text_length = length;
+      if (text_length > 0 && line[text_length - 1] == '\r')
+        text_length--;
+
+      if (is_continuation && field->len == 0)
+        {
+          /* White space before any field: this is not a header. */
+          g_string_append_len (header, line, length);
+          g_string_append_c (header, '\n');
+          break;
+        }
+
+      if (is_continuation)
+        {
+          /* Unfolding: the line belongs to the current field. */
+          g_string_append_len (field, line, text_length);
+          if (keep_field)
+            {
+              g_string_append_len (header, line, length);
+              g_string_append_c (header, '\n');
+            }
+          continue;
+        }
+
+      /* A field starts with a name of printable characters and a colon. */
+      for (const char *q = line; q < line + text_length && *q > ' ' &&
+                                 *q < 127; q++)
+        if (*q == ':')
+          {
+            colon = q;
+            break;
+          }
+
+      if (colon == NULL || colon == line)
+        {
+          /* The empty line, or the body started without one: the rest is
+           * sent as read. */
+          g_string_append_len (header, line, length);
+          g_string_append_c (header, '\n');
+          break;
+        }
+      else
+        {
+          gboolean is_bcc = FALSE;
+
+          is_recipient_field (line, colon - line, &is_bcc);
+          keep_field = !is_bcc;
+          g_string_append_len (field, line, text_length);
+          if (keep_field)
+            {
+              g_string_append_len (header, line, length);
+              g_string_append_c (header, '\n');
+            }
+        }
+    }
+
+  bytes = g_string_free_to_bytes (g_steal_pointer (&header));
+  memory = g_memory_input_stream_new_from_bytes (bytes);
+  return concat_stream_new (memory, G_INPUT_STREAM (data));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -215,6 +646,7 @@ main (int    argc,
   gboolean print_log = FALSE;
   gboolean debug = FALSE;
   gboolean version = FALSE;
+  gboolean read_recipients = FALSE;
   g_autofree char *message_file = NULL;
   g_auto(GStrv) recipients = NULL;
   g_autoptr(GOptionContext) context = NULL;
@@ -260,6 +692,9 @@ main (int    argc,
       N_("Print debugging messages"), NULL },
     { "message-file", 0, 0, G_OPTION_ARG_FILENAME, &message_file,
       N_("Read the message from FILE instead of standard input"), N_("FILE") },
+    { "read-recipients", 't', 0, G_OPTION_ARG_NONE, &read_recipients,
+      N_("Also send to the addresses in the message’s To, Cc and Bcc "
+         "fields, and remove the Bcc field"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version,
       N_("Print the version and exit"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &recipients,
@@ -268,19 +703,33 @@ main (int    argc,
   };
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, SMTP_CLIENT_LOCALEDIR);
+  /* SMTPCLIENT_LOCALEDIR: for running from the build tree (the tests) */
+  bindtextdomain (GETTEXT_PACKAGE,
+                  g_getenv ("SMTPCLIENT_LOCALEDIR") != NULL
+                  ? g_getenv ("SMTPCLIENT_LOCALEDIR") : SMTP_CLIENT_LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (_("RECIPIENT… — send a message by SMTP"));
+  context = g_option_context_new (_("— send a message by SMTP"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_description (context,
-    _("Reads the message (headers and body) from standard input, or from "
-      "--message-file,\nand sends it to every RECIPIENT.\n\n"
-      "Exit status: 0 sent, 1 refused by the server, 2 usage or settings,\n"
-      "3 network, TLS or protocol failure, 4 the message could not be "
-      "read."));
+    _("Reads the message (header and body) from standard input, or from "
+      "--message-file,\n"
+      "and sends it to every RECIPIENT. With -t, the addresses in the "
+      "message’s To, Cc\n"
+      "and Bcc fields are recipients too, and the Bcc field is not sent.\n"
+      "The password is read from --password-file or from the environment "
+      "variable\n"
+      "SMTPCLIENT_PASSWORD, never from the command line.\n"
+      "\n"
+      "Exit status:\n"
+      "  0  the server accepted the message\n"
+      "  1  the server refused the message, a recipient or the credentials\n"
+      "  2  bad usage or settings (including an unreadable password or CA "
+      "file)\n"
+      "  3  network, TLS, timeout or protocol failure\n"
+      "  4  the message could not be read"));
 
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -294,7 +743,7 @@ main (int    argc,
       return EXIT_SENT;
     }
 
-  if (recipients == NULL || recipients[0] == NULL)
+  if (!read_recipients && (recipients == NULL || recipients[0] == NULL))
     {
       g_printerr ("smtpclient-send: %s\n", _("No recipient given"));
       return EXIT_USAGE;
@@ -318,7 +767,6 @@ main (int    argc,
                 "port", (guint) port,
                 "security", security,
                 "timeout", (guint) timeout,
-                "to", recipients,
                 "transaction-log", print_log,
                 "debug", debug ? 1u : 0u,
                 NULL);
@@ -347,8 +795,10 @@ main (int    argc,
       password = read_password_file (password_file, &error);
       if (password == NULL)
         {
-          g_printerr ("smtpclient-send: %s\n", error->message);
-          return EXIT_INPUT;
+          /* A setting that cannot be used, not the message */
+          g_printerr ("smtpclient-send: --password-file: %s\n",
+                      error->message);
+          return EXIT_USAGE;
         }
     }
   else if (g_getenv ("SMTPCLIENT_PASSWORD") != NULL)
@@ -367,8 +817,8 @@ main (int    argc,
 
       if (database == NULL)
         {
-          g_printerr ("smtpclient-send: %s\n", error->message);
-          return EXIT_INPUT;
+          g_printerr ("smtpclient-send: --ca-file: %s\n", error->message);
+          return EXIT_USAGE;
         }
       g_object_set (task, "tls-database", database, NULL);
     }
@@ -376,7 +826,7 @@ main (int    argc,
   if (fingerprint != NULL)
     {
       state.fingerprint = normalise_fingerprint (fingerprint);
-      if (strlen (state.fingerprint) != 64)
+      if (state.fingerprint == NULL || strlen (state.fingerprint) != 64)
         {
           g_printerr ("smtpclient-send: %s\n",
                       _("--accept-fingerprint takes a SHA-256 fingerprint "
@@ -388,17 +838,56 @@ main (int    argc,
   g_signal_connect (task, "accept-certificate",
                     G_CALLBACK (on_accept_certificate), &state);
 
-  if (message_file != NULL)
+  if (read_recipients)
+    {
+      g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GInputStream) input = NULL;
+      g_autoptr(GInputStream) message = NULL;
+
+      for (gsize i = 0; recipients != NULL && recipients[i] != NULL; i++)
+        g_ptr_array_add (all, g_strdup (recipients[i]));
+
+      if (message_file != NULL)
+        {
+          g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
+
+          input = G_INPUT_STREAM (g_file_read (file, NULL, &error));
+        }
+      else
+        input = g_unix_input_stream_new (0, FALSE);
+
+      if (input != NULL)
+        message = read_recipients_from_headers (input, all, &error);
+      if (message == NULL)
+        {
+          g_printerr ("smtpclient-send: %s\n", error->message);
+          return EXIT_INPUT;
+        }
+      if (all->len == 0)
+        {
+          g_printerr ("smtpclient-send: %s\n",
+                      _("No recipient given, and the message has no To, Cc "
+                        "or Bcc field"));
+          return EXIT_USAGE;
+        }
+
+      g_ptr_array_add (all, NULL);
+      g_object_set (task,
+                    "to", (const char * const *) all->pdata,
+                    "input-stream", message,
+                    NULL);
+    }
+  else if (message_file != NULL)
     {
       g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
 
-      g_object_set (task, "message-file", file, NULL);
+      g_object_set (task, "to", recipients, "message-file", file, NULL);
     }
   else
     {
       g_autoptr(GInputStream) input = g_unix_input_stream_new (0, FALSE);
 
-      g_object_set (task, "input-stream", input, NULL);
+      g_object_set (task, "to", recipients, "input-stream", input, NULL);
     }
 
   loop = g_main_loop_new (NULL, FALSE);

@@ -34,15 +34,66 @@
  * Since: 1.0
  */
 
+/* How the session works
+ *
+ * A task handed to the session becomes a Job: its send GTask and its
+ * transaction.  Jobs wait in the session's queue until a connection takes
+ * them.  Each connection lives in a Slot; a slot is OPENING (its first job,
+ * the "opener", waits for it), OPEN, or CLOSING (saying QUIT).  A slot
+ * that is closing still counts against max-connections, so the server
+ * never sees more.  An open connection takes a job when it has none, or,
+ * with PIPELINING, a second one, whose envelope goes out with the end of
+ * the first one's content (see smtpclient-connection.c); a new connection
+ * is opened rather than a second job given to a busy one while there is
+ * room for one.
+ *
+ * Every job ends exactly once, in job_complete(): success, failure, or
+ * cancellation, whether it was queued, opening a connection or on one.
+ * The one exception is a job whose connection was lost before the server
+ * answered any of its commands and before the end of its content went out
+ * (SmtpClientTransaction.may_retry): nothing can have been delivered, so
+ * it goes back to the head of the queue, once, for the next connection.
+ *
+ * Slots are reference-counted: the session's slots array holds one
+ * reference, and so does every pending operation on the slot's connection
+ * (open, each transaction, QUIT), whose callback finds the session through
+ * slot->session — NULL once the session is disposed.
+ */
+
+/* How many times a job is tried again after its connection was lost under
+ * it (see may_retry) */
+#define MAX_RETRIES 1
+
+typedef struct _Slot Slot;
+
+typedef enum
+{
+  SLOT_OPENING,
+  SLOT_OPEN,
+  SLOT_CLOSING,
+} SlotState;
+
 typedef struct
 {
-  SmtpClientSession    *session;      /* unowned */
+  GTask                 *gtask;        /* the task's send GTask, owned */
+  SmtpClientTransaction *transaction;  /* the task's, valid until it ends */
+  GCancellable          *cancellable;  /* the GTask's */
+  gulong                 cancelled_id; /* while queued */
+  Slot                  *slot;         /* a reference, while on a connection */
+  guint                  retries;
+} Job;
+
+struct _Slot
+{
+  gint                  ref_count;
+  SmtpClientSession    *session;       /* unowned; NULL once disposed */
   SmtpClientConnection *connection;
-  GTask                *current;      /* the delivery in flight, or NULL */
-  guint                 messages;     /* transactions started on it */
-  gboolean              is_open;
+  SlotState             state;
+  Job                  *opener;        /* while OPENING */
+  guint                 jobs;          /* transactions on the connection */
+  guint                 messages;      /* transactions it has been given */
   GSource              *idle_timer;
-} Slot;
+};
 
 struct _SmtpClientSession
 {
@@ -53,10 +104,11 @@ struct _SmtpClientSession
   guint               idle_timeout;
   guint               max_messages_per_connection;
 
-  GQueue              queue;          /* of GTask, owned */
-  GPtrArray          *slots;          /* of Slot*, owned */
-  GSource            *cancel_source;  /* scans the queue for cancelled tasks */
+  GQueue              queue;          /* of Job*, waiting for a connection */
+  GPtrArray          *slots;          /* of Slot*, a reference each */
   GList              *close_tasks;    /* close_async callers waiting */
+  GMainContext       *context;        /* the thread-default one at creation */
+  gboolean            is_disposed;
 };
 
 enum {
@@ -114,8 +166,143 @@ smtp_client_session_accept_certificate (SmtpClientSession    *self,
   return accepted;
 }
 
+static GError *
+session_closed_error (void)
+{
+  return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                              _("The session was closed"));
+}
+
 /* ---------------------------------------------------------------------- */
-/* Connections */
+/* Jobs */
+
+static gboolean
+job_is_cancelled (Job *job)
+{
+  return job->cancellable != NULL &&
+         g_cancellable_is_cancelled (job->cancellable);
+}
+
+/* End @job: emit its task's signal and return its GTask.  @error:
+ * transfer full, NULL for success.  @connection: the connection it used,
+ * if any, for the last reply when the transaction has none (a failure in
+ * the greeting or EHLO). */
+static void
+job_complete (Job                  *job,
+              SmtpClientConnection *connection,
+              GError               *error)
+{
+  SmtpClientTransaction *transaction = job->transaction;
+
+  g_assert (job->cancelled_id == 0);
+
+  if (transaction->reply == NULL && connection != NULL &&
+      smtp_client_connection_get_reply_code (connection) != 0)
+    {
+      transaction->reply_code = smtp_client_connection_get_reply_code (connection);
+      transaction->reply = g_strdup (smtp_client_connection_get_reply (connection));
+    }
+
+  smtp_client_task_complete (job->gtask, error);
+  g_object_unref (job->gtask);
+  g_free (job);
+}
+
+static gboolean
+on_cancel_scan (gpointer user_data)
+{
+  SmtpClientSession *self = user_data;
+  GQueue cancelled = G_QUEUE_INIT;
+  Job *job;
+
+  if (self->is_disposed)
+    return G_SOURCE_REMOVE;
+
+  /* Take them all out first: completing one runs the task's handlers,
+   * which may submit, cancel or close */
+  for (GList *l = self->queue.head; l != NULL; )
+    {
+      GList *next = l->next;
+
+      job = l->data;
+      if (job_is_cancelled (job))
+        {
+          g_queue_delete_link (&self->queue, l);
+          g_queue_push_tail (&cancelled, job);
+        }
+      l = next;
+    }
+
+  while ((job = g_queue_pop_head (&cancelled)) != NULL)
+    {
+      g_cancellable_disconnect (job->cancellable, job->cancelled_id);
+      job->cancelled_id = 0;
+      job_complete (job, NULL,
+                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                         _("Operation was cancelled")));
+    }
+
+  maybe_finish_close (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_queued_cancelled (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  SmtpClientSession *self = user_data;
+  GSource *source;
+
+  /* Not from inside the emission, which may be in another thread: from
+   * the main context, where the queue is looked at */
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, on_cancel_scan, g_object_ref (self),
+                         g_object_unref);
+  g_source_set_static_name (source, "[smtpclient] session cancel");
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+}
+
+/* Queue @job at the head (a retry) or the tail */
+static void
+job_enqueue (SmtpClientSession *self,
+             Job               *job,
+             gboolean           at_head)
+{
+  if (job->cancellable != NULL)
+    job->cancelled_id = g_cancellable_connect (job->cancellable,
+                                               G_CALLBACK (on_queued_cancelled),
+                                               self, NULL);
+  if (at_head)
+    g_queue_push_head (&self->queue, job);
+  else
+    g_queue_push_tail (&self->queue, job);
+}
+
+static Job *
+job_dequeue (SmtpClientSession *self)
+{
+  Job *job = g_queue_pop_head (&self->queue);
+
+  if (job->cancelled_id != 0)
+    {
+      g_cancellable_disconnect (job->cancellable, job->cancelled_id);
+      job->cancelled_id = 0;
+    }
+
+  return job;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slots */
+
+static Slot *
+slot_ref (Slot *slot)
+{
+  slot->ref_count++;
+  return slot;
+}
 
 static void
 slot_stop_idle_timer (Slot *slot)
@@ -128,13 +315,32 @@ slot_stop_idle_timer (Slot *slot)
 }
 
 static void
-slot_free (Slot *slot)
+slot_unref (Slot *slot)
 {
+  if (--slot->ref_count > 0)
+    return;
+
+  g_assert (slot->opener == NULL && slot->jobs == 0);
   slot_stop_idle_timer (slot);
   if (slot->connection != NULL)
-    smtp_client_connection_abort (slot->connection);
-  g_clear_object (&slot->connection);
+    {
+      smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
+      smtp_client_connection_set_accept_certificate_func (slot->connection,
+                                                          NULL, NULL);
+      smtp_client_connection_abort (slot->connection);
+      g_clear_object (&slot->connection);
+    }
   g_free (slot);
+}
+
+/* Take @slot out of the pool and close its connection at once */
+static void
+slot_remove (SmtpClientSession *self,
+             Slot              *slot)
+{
+  slot_stop_idle_timer (slot);
+  smtp_client_connection_abort (slot->connection);
+  g_ptr_array_remove (self->slots, slot);
 }
 
 static void
@@ -142,39 +348,46 @@ on_slot_quit (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
+  Slot *slot = user_data;
+  SmtpClientSession *self = slot->session;
+
   smtp_client_connection_quit_finish (SMTP_CLIENT_CONNECTION (source), result,
                                       NULL);
-}
-
-/* Take @slot out of the pool; say QUIT when the connection allows it. */
-static void
-slot_retire (SmtpClientSession *self,
-             Slot              *slot)
-{
-  SmtpClientConnection *connection = g_steal_pointer (&slot->connection);
-
-  if (connection != NULL)
+  if (self == NULL)
     {
-      smtp_client_connection_set_log_func (connection, NULL, NULL);
-      smtp_client_connection_set_accept_certificate_func (connection, NULL,
-                                                          NULL);
-      /* The QUIT holds its own reference on the connection */
-      smtp_client_connection_quit_async (connection, NULL, on_slot_quit, NULL);
-      g_object_unref (connection);
+      slot_unref (slot);
+      return;
     }
 
-  g_ptr_array_remove (self->slots, slot);
+  g_object_ref (self);
+  slot_remove (self, slot);
+  slot_unref (slot);
+  /* A job may have been waiting for room */
+  dispatch (self);
+  maybe_finish_close (self);
+  g_object_unref (self);
+}
+
+/* Say QUIT on an idle slot; it leaves the pool when that is done */
+static void
+slot_quit (SmtpClientSession *self,
+           Slot              *slot)
+{
+  g_assert (slot->state == SLOT_OPEN && slot->jobs == 0);
+
+  slot_stop_idle_timer (slot);
+  slot->state = SLOT_CLOSING;
+  smtp_client_connection_quit_async (slot->connection, NULL, on_slot_quit,
+                                     slot_ref (slot));
 }
 
 static gboolean
 on_idle_timeout (gpointer user_data)
 {
   Slot *slot = user_data;
-  SmtpClientSession *self = slot->session;
 
   g_clear_pointer (&slot->idle_timer, g_source_unref);
-  slot_retire (self, slot);
-  maybe_finish_close (self);
+  slot_quit (slot->session, slot);
 
   return G_SOURCE_REMOVE;
 }
@@ -190,91 +403,115 @@ slot_start_idle_timer (SmtpClientSession *self,
   slot->idle_timer = g_timeout_source_new_seconds (self->idle_timeout);
   g_source_set_callback (slot->idle_timer, on_idle_timeout, slot, NULL);
   g_source_set_static_name (slot->idle_timer, "[smtpclient] session idle");
-  g_source_attach (slot->idle_timer, g_main_context_get_thread_default ());
+  g_source_attach (slot->idle_timer, self->context);
 }
 
-static SmtpClientTransaction *
-get_transaction (GTask *gtask)
+static gboolean
+slot_has_messages_left (SmtpClientSession *self,
+                        Slot              *slot)
 {
-  return g_object_get_data (G_OBJECT (gtask), "smtpclient-transaction");
+  return self->max_messages_per_connection == 0 ||
+         slot->messages < self->max_messages_per_connection;
 }
 
+/* A job on @slot has ended: keep the slot, let it idle, or close it */
 static void
-copy_connection_reply (GTask                *gtask,
-                       SmtpClientConnection *connection)
+slot_settle (SmtpClientSession *self,
+             Slot              *slot)
 {
-  SmtpClientTransaction *transaction = get_transaction (gtask);
+  if (slot->state != SLOT_OPEN || slot->jobs > 0)
+    return;
 
-  if (transaction->reply == NULL &&
-      smtp_client_connection_get_reply_code (connection) != 0)
-    {
-      transaction->reply_code = smtp_client_connection_get_reply_code (connection);
-      transaction->reply = g_strdup (smtp_client_connection_get_reply (connection));
-    }
+  if (!smtp_client_connection_is_reusable (slot->connection))
+    slot_remove (self, slot);
+  else if (!slot_has_messages_left (self, slot) || self->close_tasks != NULL)
+    slot_quit (self, slot);
+  else
+    slot_start_idle_timer (self, slot);
 }
 
-static void
-complete_current (SmtpClientSession *self,
-                  Slot              *slot,
-                  GError            *error)
-{
-  g_autoptr(GTask) gtask = g_steal_pointer (&slot->current);
-
-  if (slot->connection != NULL)
-    copy_connection_reply (gtask, slot->connection);
-  smtp_client_task_complete (gtask, error);
-}
+/* ---------------------------------------------------------------------- */
+/* Running jobs */
 
 static void
 on_transacted (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
 {
-  Slot *slot = user_data;
+  Job *job = user_data;
+  Slot *slot = g_steal_pointer (&job->slot);
   SmtpClientSession *self = slot->session;
   GError *error = NULL;
+  gboolean retry;
 
   smtp_client_connection_transact_finish (SMTP_CLIENT_CONNECTION (source),
                                           result, &error);
+  slot->jobs--;
 
-  /* The session may have been disposed meanwhile */
   if (self == NULL)
     {
-      g_clear_error (&error);
+      /* Disposed: what did not make it is cancelled */
+      if (error != NULL)
+        {
+          g_clear_error (&error);
+          error = session_closed_error ();
+        }
+      job_complete (job, NULL, error);
+      slot_unref (slot);
       return;
     }
 
   g_object_ref (self);
-  complete_current (self, slot, error);
 
-  if (slot->connection == NULL ||
-      !smtp_client_connection_is_reusable (slot->connection) ||
-      (self->max_messages_per_connection > 0 &&
-       slot->messages >= self->max_messages_per_connection))
-    slot_retire (self, slot);
+  /* Nothing of it reached the server: it goes out over the next
+   * connection instead */
+  retry = error != NULL && job->transaction->may_retry &&
+          job->retries < MAX_RETRIES && !job_is_cancelled (job);
+
+  /* The pool first, so that the task's handlers see it settled */
+  slot_settle (self, slot);
+  slot_unref (slot);
+
+  if (retry)
+    {
+      g_debug ("retrying a message over another connection: %s",
+               error->message);
+      g_clear_error (&error);
+      job->retries++;
+      job_enqueue (self, job, TRUE);
+    }
   else
-    slot_start_idle_timer (self, slot);
+    {
+      job_complete (job, NULL, error);
+    }
 
   dispatch (self);
   maybe_finish_close (self);
   g_object_unref (self);
 }
 
+/* Hand @job (out of the queue) to @slot's connection */
 static void
 slot_run (SmtpClientSession *self,
           Slot              *slot,
-          GTask             *gtask)   /* transfer full */
+          Job               *job)
 {
-  SmtpClientTask *task = g_task_get_source_object (gtask);
+  SmtpClientTask *task = g_task_get_source_object (job->gtask);
 
   slot_stop_idle_timer (slot);
-  slot->current = gtask;
+  slot->jobs++;
   slot->messages++;
+  job->slot = slot_ref (slot);
+
+  /* The transaction's lines go to its own task's log: the connection
+   * keeps the log function it has when the transaction is handed over */
   smtp_client_task_attach_connection (task, slot->connection);
-  smtp_client_connection_transact_async (slot->connection,
-                                         get_transaction (gtask),
-                                         g_task_get_cancellable (gtask),
-                                         on_transacted, slot);
+  smtp_client_connection_transact_async (slot->connection, job->transaction,
+                                         job->cancellable, on_transacted,
+                                         job);
+  smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
+  smtp_client_connection_set_accept_certificate_func (slot->connection, NULL,
+                                                      NULL);
 }
 
 static void
@@ -284,131 +521,118 @@ on_slot_opened (GObject      *source,
 {
   Slot *slot = user_data;
   SmtpClientSession *self = slot->session;
+  Job *job = g_steal_pointer (&slot->opener);
   GError *error = NULL;
 
-  if (!smtp_client_connection_open_finish (SMTP_CLIENT_CONNECTION (source),
-                                           result, &error))
+  smtp_client_connection_open_finish (SMTP_CLIENT_CONNECTION (source), result,
+                                      &error);
+
+  if (self == NULL)
     {
-      if (self == NULL)
+      if (error != NULL)
         {
           g_clear_error (&error);
-          return;
+          error = session_closed_error ();
         }
-
-      /* The task that asked for the connection fails with the reason;
-       * the queued ones each try a connection of their own. */
-      g_object_ref (self);
-      complete_current (self, slot, error);
-      slot_retire (self, slot);
-      dispatch (self);
-      maybe_finish_close (self);
-      g_object_unref (self);
+      else
+        {
+          /* Disposed while the connection opened */
+          error = session_closed_error ();
+        }
+      job_complete (job, slot->connection, error);
+      slot_unref (slot);
       return;
     }
 
-  if (self == NULL)
-    return;
+  g_object_ref (self);
 
-  slot->is_open = TRUE;
-  slot_run (self, slot, g_steal_pointer (&slot->current));
+  if (error != NULL)
+    {
+      /* The job that opened it fails with the reason; the queued ones
+       * each try a connection of their own */
+      smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
+      smtp_client_connection_set_accept_certificate_func (slot->connection,
+                                                          NULL, NULL);
+      slot_remove (self, slot);
+      job_complete (job, slot->connection, error);
+    }
+  else
+    {
+      slot->state = SLOT_OPEN;
+      slot_run (self, slot, job);
+    }
+
+  slot_unref (slot);
+  dispatch (self);
+  maybe_finish_close (self);
+  g_object_unref (self);
 }
 
-static Slot *
-find_idle_slot (SmtpClientSession *self)
+/* Open a new connection for @job (out of the queue) */
+static void
+slot_open (SmtpClientSession *self,
+           Job               *job)
 {
+  SmtpClientTask *task = g_task_get_source_object (job->gtask);
+  Slot *slot = g_new0 (Slot, 1);
+
+  slot->ref_count = 1;
+  slot->session = self;
+  slot->state = SLOT_OPENING;
+  slot->opener = job;
+  slot->connection = smtp_client_connection_new (self->settings);
+  g_ptr_array_add (self->slots, slot);
+
+  /* The job that opens the connection gets the set-up in its log, and is
+   * asked about the server's certificate */
+  smtp_client_task_attach_connection (task, slot->connection);
+  smtp_client_connection_open_async (slot->connection, job->cancellable,
+                                     on_slot_opened, slot_ref (slot));
+}
+
+/* The open slot that should take the next job: an idle one, else (when no
+ * new connection may be opened) the one with the fewest jobs that can
+ * pipeline one more; NULL if none. */
+static Slot *
+find_slot (SmtpClientSession *self)
+{
+  Slot *best = NULL;
+
   for (guint i = 0; i < self->slots->len; i++)
     {
       Slot *slot = g_ptr_array_index (self->slots, i);
 
-      if (slot->is_open && slot->current == NULL && slot->connection != NULL &&
-          smtp_client_connection_is_reusable (slot->connection))
+      if (slot->state != SLOT_OPEN || !slot_has_messages_left (self, slot) ||
+          !smtp_client_connection_can_transact (slot->connection))
+        continue;
+
+      if (slot->jobs == 0)
         return slot;
+      if (best == NULL || slot->jobs < best->jobs)
+        best = slot;
     }
 
-  return NULL;
+  /* Parallel connections before deeper pipelines */
+  if (best != NULL && self->slots->len < self->max_connections)
+    return NULL;
+
+  return best;
 }
 
 static void
 dispatch (SmtpClientSession *self)
 {
-  while (!g_queue_is_empty (&self->queue))
+  while (!g_queue_is_empty (&self->queue) && !self->is_disposed)
     {
-      Slot *slot = find_idle_slot (self);
-      GTask *gtask;
+      Slot *slot = find_slot (self);
 
       if (slot != NULL)
-        {
-          gtask = g_queue_pop_head (&self->queue);
-          slot_run (self, slot, gtask);
-          continue;
-        }
-
-      if (self->slots->len >= MAX (self->max_connections, 1))
+        slot_run (self, slot, job_dequeue (self));
+      else if (self->slots->len < self->max_connections)
+        slot_open (self, job_dequeue (self));
+      else
         return;
-
-      gtask = g_queue_pop_head (&self->queue);
-      slot = g_new0 (Slot, 1);
-      slot->session = self;
-      slot->current = gtask;
-      slot->connection = smtp_client_connection_new (self->settings);
-      g_ptr_array_add (self->slots, slot);
-      /* The task that opens the connection gets the set-up in its log */
-      smtp_client_task_attach_connection (g_task_get_source_object (gtask),
-                                          slot->connection);
-      smtp_client_connection_open_async (slot->connection,
-                                         g_task_get_cancellable (gtask),
-                                         on_slot_opened, slot);
     }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Queue */
-
-static gboolean
-on_cancel_scan (gpointer user_data)
-{
-  SmtpClientSession *self = user_data;
-  GList *l = self->queue.head;
-
-  g_clear_pointer (&self->cancel_source, g_source_unref);
-
-  while (l != NULL)
-    {
-      GList *next = l->next;
-      GTask *gtask = l->data;
-      GCancellable *cancellable = g_task_get_cancellable (gtask);
-
-      if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
-        {
-          g_queue_delete_link (&self->queue, l);
-          smtp_client_task_complete (gtask,
-                                     g_error_new_literal (G_IO_ERROR,
-                                                          G_IO_ERROR_CANCELLED,
-                                                          _("Operation was "
-                                                            "cancelled")));
-          g_object_unref (gtask);
-        }
-      l = next;
-    }
-
-  maybe_finish_close (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_queued_cancelled (GCancellable *cancellable,
-                     gpointer      user_data)
-{
-  SmtpClientSession *self = user_data;
-
-  /* Not from inside the cancellable's emission: from the main loop */
-  if (self->cancel_source != NULL)
-    return;
-
-  self->cancel_source = g_idle_source_new ();
-  g_source_set_callback (self->cancel_source, on_cancel_scan, self, NULL);
-  g_source_set_static_name (self->cancel_source, "[smtpclient] cancel scan");
-  g_source_attach (self->cancel_source, g_main_context_get_thread_default ());
 }
 
 void
@@ -416,25 +640,27 @@ smtp_client_session_submit (SmtpClientSession     *self,
                             GTask                 *gtask,
                             SmtpClientTransaction *transaction)
 {
-  GCancellable *cancellable = g_task_get_cancellable (gtask);
+  Job *job = g_new0 (Job, 1);
 
-  g_object_set_data (G_OBJECT (gtask), "smtpclient-transaction", transaction);
-  if (cancellable != NULL)
+  job->gtask = g_object_ref (gtask);
+  job->transaction = transaction;
+  job->cancellable = g_task_get_cancellable (gtask);
+
+  if (self->is_disposed)
     {
-      if (g_cancellable_is_cancelled (cancellable))
-        {
-          smtp_client_task_complete (gtask,
-                                     g_error_new_literal (G_IO_ERROR,
-                                                          G_IO_ERROR_CANCELLED,
-                                                          _("Operation was "
-                                                            "cancelled")));
-          return;
-        }
-      g_signal_connect_object (cancellable, "cancelled",
-                               G_CALLBACK (on_queued_cancelled), self, 0);
+      job_complete (job, NULL, session_closed_error ());
+      return;
     }
 
-  g_queue_push_tail (&self->queue, g_object_ref (gtask));
+  if (job_is_cancelled (job))
+    {
+      job_complete (job, NULL,
+                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                         _("Operation was cancelled")));
+      return;
+    }
+
+  job_enqueue (self, job, FALSE);
   dispatch (self);
 }
 
@@ -448,8 +674,12 @@ has_work (SmtpClientSession *self)
     return TRUE;
 
   for (guint i = 0; i < self->slots->len; i++)
-    if (((Slot *) g_ptr_array_index (self->slots, i))->current != NULL)
-      return TRUE;
+    {
+      Slot *slot = g_ptr_array_index (self->slots, i);
+
+      if (slot->state == SLOT_OPENING || slot->jobs > 0)
+        return TRUE;
+    }
 
   return FALSE;
 }
@@ -462,12 +692,24 @@ maybe_finish_close (SmtpClientSession *self)
   if (self->close_tasks == NULL || has_work (self))
     return;
 
-  while (self->slots->len > 0)
-    slot_retire (self, g_ptr_array_index (self->slots, 0));
+  /* Every connection is idle: QUIT, and wait for the last to be done */
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = g_ptr_array_index (self->slots, i);
+
+      if (slot->state == SLOT_OPEN)
+        slot_quit (self, slot);
+    }
+
+  if (self->slots->len > 0)
+    return;
 
   tasks = g_steal_pointer (&self->close_tasks);
   for (GList *l = tasks; l != NULL; l = l->next)
-    g_task_return_boolean (l->data, TRUE);
+    {
+      if (!g_task_return_error_if_cancelled (l->data))
+        g_task_return_boolean (l->data, TRUE);
+    }
   g_list_free_full (tasks, g_object_unref);
 }
 
@@ -479,8 +721,13 @@ maybe_finish_close (SmtpClientSession *self)
  * @user_data: data for @callback
  *
  * Lets the tasks queued and in flight finish, then closes every
- * connection with `QUIT`.  The session can still be used afterwards: a new
- * task opens a new connection.
+ * connection with `QUIT` and calls @callback once the server has answered
+ * (or the connection is gone).  The session can still be used afterwards:
+ * a new task opens a new connection.
+ *
+ * Cancelling @cancellable makes [method@SmtpClient.Session.close_finish]
+ * report %G_IO_ERROR_CANCELLED; it does not stop the tasks (cancel those
+ * with their own cancellables).
  *
  * Since: 1.0
  */
@@ -493,9 +740,17 @@ smtp_client_session_close_async (SmtpClientSession   *self,
   g_autoptr(GTask) task = NULL;
 
   g_return_if_fail (SMTP_CLIENT_IS_SESSION (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, smtp_client_session_close_async);
+
+  if (self->is_disposed)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
   self->close_tasks = g_list_append (self->close_tasks, g_steal_pointer (&task));
   maybe_finish_close (self);
 }
@@ -618,51 +873,33 @@ static void
 smtp_client_session_dispose (GObject *object)
 {
   SmtpClientSession *self = SMTP_CLIENT_SESSION (object);
-  GTask *gtask;
 
-  if (self->cancel_source != NULL)
-    {
-      g_source_destroy (self->cancel_source);
-      g_clear_pointer (&self->cancel_source, g_source_unref);
-    }
+  self->is_disposed = TRUE;
 
-  /* Queued tasks fail; those in flight fail as their connection closes */
-  while ((gtask = g_queue_pop_head (&self->queue)) != NULL)
-    {
-      smtp_client_task_complete (gtask,
-                                 g_error_new_literal (G_IO_ERROR,
-                                                      G_IO_ERROR_CANCELLED,
-                                                      _("The session was "
-                                                        "closed")));
-      g_object_unref (gtask);
-    }
+  /* Queued tasks fail now; those on a connection fail as it closes (their
+   * callbacks find slot->session NULL) */
+  while (!g_queue_is_empty (&self->queue))
+    job_complete (job_dequeue (self), NULL, session_closed_error ());
 
   while (self->slots->len > 0)
     {
       Slot *slot = g_ptr_array_steal_index (self->slots, self->slots->len - 1);
 
       slot->session = NULL;
-      if (slot->current != NULL)
-        {
-          /* The pending callback sees session == NULL and returns; fail
-           * the task here, once. */
-          g_autoptr(GTask) current = g_steal_pointer (&slot->current);
-
-          smtp_client_task_complete (current,
-                                     g_error_new_literal (G_IO_ERROR,
-                                                          G_IO_ERROR_CANCELLED,
-                                                          _("The session was "
-                                                            "closed")));
-        }
       slot_stop_idle_timer (slot);
-      if (slot->connection != NULL)
-        smtp_client_connection_abort (slot->connection);
-      /* Freed by nobody else: the pending callback only reads
-       * slot->session, so keep the slot alive until the connection is
-       * gone. */
-      g_object_set_data_full (G_OBJECT (slot->connection), "smtpclient-slot",
-                              slot, g_free);
-      g_clear_object (&slot->connection);
+      if (slot->state == SLOT_OPEN && slot->jobs == 0 &&
+          smtp_client_connection_is_reusable (slot->connection))
+        {
+          /* Idle: a polite goodbye, which holds the slot until done */
+          slot->state = SLOT_CLOSING;
+          smtp_client_connection_quit_async (slot->connection, NULL,
+                                             on_slot_quit, slot_ref (slot));
+        }
+      else if (slot->state != SLOT_CLOSING)
+        {
+          smtp_client_connection_abort (slot->connection);
+        }
+      slot_unref (slot);
     }
 
   if (self->close_tasks != NULL)
@@ -684,6 +921,7 @@ smtp_client_session_finalize (GObject *object)
 
   g_ptr_array_unref (self->slots);
   g_clear_pointer (&self->settings, smtp_client_settings_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (smtp_client_session_parent_class)->finalize (object);
 }
@@ -768,6 +1006,7 @@ smtp_client_session_init (SmtpClientSession *self)
   self->settings = smtp_client_settings_new ();
   self->max_connections = 1;
   self->idle_timeout = 30;
+  self->context = g_main_context_ref_thread_default ();
   g_queue_init (&self->queue);
-  self->slots = g_ptr_array_new_with_free_func ((GDestroyNotify) slot_free);
+  self->slots = g_ptr_array_new_with_free_func ((GDestroyNotify) slot_unref);
 }

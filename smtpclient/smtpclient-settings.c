@@ -183,6 +183,324 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
 /* The connection properties, installed on both SmtpClientTask and
  * SmtpClientSession with the same names and meanings. */
 
+/* The documentation of the connection properties, for both classes. */
+
+/**
+ * SmtpClientTask:server:
+ *
+ * The SMTP server to connect to: a host name, or an IPv4 or IPv6
+ * address (the seed's `Server`).  With a TLS security mode it is also the
+ * name the server's certificate must match.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:port:
+ *
+ * The TCP port of the server (the seed's `Port`).  0 means the
+ * default: 465 when [property@SmtpClient.Task:security] is
+ * %SMTP_CLIENT_SECURITY_TLS, 25 otherwise; reading the property returns the
+ * port that will be used.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:timeout:
+ *
+ * An idle timeout in seconds (the seed's `Timeout`): when one wait
+ * (connecting, the TLS handshake, a reply, a write) makes no progress for
+ * this long, the delivery fails with %SMTP_CLIENT_ERROR_TIMEOUT and the
+ * connection is closed.  0 waits forever.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:my-hostname:
+ *
+ * The host name announced in `EHLO`/`HELO` (the seed's
+ * `MyHostname`).
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:bind-address:
+ *
+ * The local IP address to connect from (the seed's
+ * `BindAddress`), or %NULL to let the system choose.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:bind-port:
+ *
+ * The local port to connect from (the seed's `BindPort`), or 0 to
+ * let the system choose.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:security:
+ *
+ * How the connection is protected: plain TCP, STARTTLS (required
+ * or opportunistic) or implicit TLS.  Whenever TLS is used the server's
+ * certificate is verified; see [signal@SmtpClient.Task::accept-certificate].
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:allow-insecure-auth:
+ *
+ * Whether credentials may be sent over a connection that is not
+ * encrypted.  When %FALSE (the default), a delivery with
+ * [property@SmtpClient.Task:auth-user] set fails with
+ * %SMTP_CLIENT_ERROR_CONFIGURE before anything is sent, unless the
+ * connection is encrypted.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:auth-mechanism:
+ *
+ * The SASL mechanism to authenticate with: `PLAIN`, `LOGIN`,
+ * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1` or `SCRAM-SHA-256`.
+ * %NULL chooses the strongest one the server offers that fits the
+ * credentials.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:auth-user:
+ *
+ * The user name to authenticate as, or %NULL not to authenticate.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:auth-password:
+ *
+ * The password for [property@SmtpClient.Task:auth-user]; for
+ * `XOAUTH2` and `OAUTHBEARER`, the OAuth 2.0 access token.  It never
+ * appears in the transaction log.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:tls-database:
+ *
+ * The certificate authorities to verify the server's certificate
+ * against, or %NULL for the system's.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:tls-certificate:
+ *
+ * A client certificate (with its private key) to present to the
+ * server during the TLS handshake, or %NULL.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:proxy-resolver:
+ *
+ * The proxy resolver used to reach the server, or %NULL for the
+ * system's default.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:server:
+ *
+ * The SMTP server to connect to: a host name, or an IPv4 or IPv6
+ * address (the seed's `Server`).  With a TLS security mode it is also the
+ * name the server's certificate must match.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:port:
+ *
+ * The TCP port of the server (the seed's `Port`).  0 means the
+ * default: 465 when [property@SmtpClient.Session:security] is
+ * %SMTP_CLIENT_SECURITY_TLS, 25 otherwise; reading the property returns the
+ * port that will be used.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:timeout:
+ *
+ * An idle timeout in seconds (the seed's `Timeout`): when one wait
+ * (connecting, the TLS handshake, a reply, a write) makes no progress for
+ * this long, the delivery fails with %SMTP_CLIENT_ERROR_TIMEOUT and the
+ * connection is closed.  0 waits forever.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:my-hostname:
+ *
+ * The host name announced in `EHLO`/`HELO` (the seed's
+ * `MyHostname`).
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:bind-address:
+ *
+ * The local IP address to connect from (the seed's
+ * `BindAddress`), or %NULL to let the system choose.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:bind-port:
+ *
+ * The local port to connect from (the seed's `BindPort`), or 0 to
+ * let the system choose.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:security:
+ *
+ * How the connection is protected: plain TCP, STARTTLS (required
+ * or opportunistic) or implicit TLS.  Whenever TLS is used the server's
+ * certificate is verified; see [signal@SmtpClient.Session::accept-certificate].
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:allow-insecure-auth:
+ *
+ * Whether credentials may be sent over a connection that is not
+ * encrypted.  When %FALSE (the default), a delivery with
+ * [property@SmtpClient.Session:auth-user] set fails with
+ * %SMTP_CLIENT_ERROR_CONFIGURE before anything is sent, unless the
+ * connection is encrypted.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:auth-mechanism:
+ *
+ * The SASL mechanism to authenticate with: `PLAIN`, `LOGIN`,
+ * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1` or `SCRAM-SHA-256`.
+ * %NULL chooses the strongest one the server offers that fits the
+ * credentials.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:auth-user:
+ *
+ * The user name to authenticate as, or %NULL not to authenticate.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:auth-password:
+ *
+ * The password for [property@SmtpClient.Session:auth-user]; for
+ * `XOAUTH2` and `OAUTHBEARER`, the OAuth 2.0 access token.  It never
+ * appears in the transaction log.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:tls-database:
+ *
+ * The certificate authorities to verify the server's certificate
+ * against, or %NULL for the system's.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:tls-certificate:
+ *
+ * A client certificate (with its private key) to present to the
+ * server during the TLS handshake, or %NULL.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:proxy-resolver:
+ *
+ * The proxy resolver used to reach the server, or %NULL for the
+ * system's default.
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
 void
 smtp_client_settings_install_properties (GObjectClass  *klass,
                                          guint          first_prop_id,

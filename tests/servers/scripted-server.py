@@ -42,10 +42,50 @@
 #   ACCEPT                wait (30 s at most) for the next connection, still
 #                         recording what arrives on the current one, if
 #                         any, which is closed once the next one is there
-#   STARTTLS <cert> <key> turn the connection into TLS as the server, with
+#   STARTTLS <cert> <key> [<client-ca>]
+#                         turn the connection into TLS as the server, with
 #                         these PEM files (relative paths: from the current
 #                         directory, else from this script's directory);
-#                         send the "220" reply with S first
+#                         send the "220" reply with S first.  With
+#                         <client-ca>, ask the client for a certificate and
+#                         verify the one it sends against that CA (sending
+#                         none is allowed: see CLIENT-CERT).  A failed
+#                         handshake fails the script
+#   TLS <cert> <key> [<client-ca>]
+#                         the same as STARTTLS; written first in a script
+#                         (right after the implicit ACCEPT) it makes the
+#                         connection TLS from the first byte (implicit TLS,
+#                         like port 465)
+#   TLS-REFUSED <cert> <key>
+#                         start TLS as the server as STARTTLS does, and
+#                         expect the client to abort the handshake (it
+#                         refused the certificate): a handshake that
+#                         completes, or a time-out, fails the script; the
+#                         connection is closed afterwards (nothing the
+#                         client sends after its refusal can be read)
+#   CLIENT-CERT <glob>    match the common name (CN) of the certificate the
+#                         client presented in the TLS handshake, or "-"
+#                         when it presented none, against <glob>
+#   SCRAM <SHA-1|SHA-256> <user> <password> [forge|omit]
+#                         play the server side of a SCRAM-SHA-1 or
+#                         SCRAM-SHA-256 exchange (RFC 5802, RFC 7677,
+#                         RFC 4954) from the client's "AUTH SCRAM-..." line
+#                         on: read that line (answering an AUTH without
+#                         initial response with "334 "), check the GS2
+#                         header ("n,,") and the user name, send the
+#                         server-first-message (a nonce of its own after
+#                         the client's, a random salt, i=4096), check the
+#                         channel binding and the nonce (a mismatch fails
+#                         the script) and the client proof (a wrong one, a
+#                         wrong password, gets "535 5.7.8" and ends the
+#                         directive), send the server-final-message
+#                         "v=..." as a 334 challenge, expect an empty line,
+#                         then send "235 2.7.0".  With "forge" the server
+#                         signature sent is wrong: the client must cancel
+#                         with "*", which gets "501 5.7.0"; an empty line
+#                         instead fails the script.  With "omit" the
+#                         server sends "235 2.7.0" right after checking
+#                         the proof, without a server-final-message
 #
 # Sending to a client that has gone away is not a failure (a test may want
 # to see the client give up); reading from it then fails C and CDATA.
@@ -55,7 +95,10 @@
 # and waits for end-of-file on stdin.
 
 import argparse
+import base64
 import fnmatch
+import hashlib
+import hmac
 import os
 import re
 import select
@@ -113,6 +156,7 @@ class Connection:
         self.transcript = transcript
         self.buffer = b''
         self.eof = False
+        self.client_cn = None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _receive(self, deadline):
@@ -193,17 +237,38 @@ class Connection:
             # The client went away; reading will tell.
             pass
 
-    def start_tls(self, cert, key):
+    def start_tls(self, cert, key, client_ca=None, expect_refusal=False):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(cafile=client_ca)
         # Whatever the client sent before the handshake is dropped, as
         # RFC 3207 asks.
         self.buffer = b''
+        self.client_cn = None
         self.sock.settimeout(WAIT_SECONDS)
         try:
-            self.sock = context.wrap_socket(self.sock, server_side=True)
+            tls = context.wrap_socket(self.sock, server_side=True)
+        except socket.timeout:
+            raise ScriptFailure('TLS handshake: nothing from the client '
+                                'within %d s' % WAIT_SECONDS)
         except (ssl.SSLError, OSError) as error:
-            raise ScriptFailure('TLS handshake failed: %s' % error)
+            if not expect_refusal:
+                raise ScriptFailure('TLS handshake failed: %s' % error)
+            # wrap_socket has closed the socket.
+            self.eof = True
+            return
+        self.sock = tls
+        if expect_refusal:
+            raise ScriptFailure('the client completed the TLS handshake, '
+                                'expected it to refuse the certificate')
+        peer = tls.getpeercert()
+        if peer:
+            for rdn in peer.get('subject', ()):
+                for name, value in rdn:
+                    if name == 'commonName':
+                        self.client_cn = value
 
     def close(self):
         try:
@@ -211,6 +276,157 @@ class Connection:
         except OSError:
             pass
         self.sock.close()
+
+
+def read_command(conn, number, what):
+    """One line from the client without its line end, as text."""
+    line = conn.read_line()
+    if line is None:
+        raise ScriptFailure('line %d: no %s within %d s'
+                            % (number, what, WAIT_SECONDS))
+    if not line:
+        raise ScriptFailure('line %d: client closed the connection, '
+                            'expected %s' % (number, what))
+    return line.rstrip(b'\r\n').decode('utf-8', 'surrogateescape')
+
+
+def b64decode(text, number, what):
+    try:
+        return base64.b64decode(text.encode('ascii'), validate=True)
+    except (ValueError, UnicodeError):
+        raise ScriptFailure('line %d: %s is not base64: %r'
+                            % (number, what, text))
+
+
+def scram_attributes(message, number, what):
+    """The attributes of a SCRAM message, as an ordered list of (name,
+    value)."""
+    attributes = []
+    for part in message.split(','):
+        if len(part) < 2 or part[1] != '=':
+            raise ScriptFailure('line %d: malformed %s: %r'
+                                % (number, what, message))
+        attributes.append((part[0], part[2:]))
+    return attributes
+
+
+def run_scram(conn, number, arg):
+    """The server side of SCRAM-SHA-1 / SCRAM-SHA-256 (see SCRAM in the
+    header)."""
+    parts = arg.split(' ')
+    if len(parts) not in (3, 4) or parts[0] not in ('SHA-1', 'SHA-256') \
+            or (len(parts) == 4 and parts[3] not in ('forge', 'omit')):
+        raise ScriptFailure('line %d: SCRAM needs <SHA-1|SHA-256> <user> '
+                            '<password> [forge|omit]' % number)
+    digest, user, password = parts[0], parts[1], parts[2]
+    mode = parts[3] if len(parts) == 4 else None
+    forge = mode == 'forge'
+    hash_name = 'sha1' if digest == 'SHA-1' else 'sha256'
+    mechanism = 'SCRAM-' + digest
+
+    command = read_command(conn, number, 'AUTH ' + mechanism)
+    words = command.split(' ')
+    if len(words) not in (2, 3) or words[0].upper() != 'AUTH' \
+            or words[1].upper() != mechanism:
+        raise ScriptFailure('line %d: got %r, expected AUTH %s'
+                            % (number, command, mechanism))
+    if len(words) == 3:
+        initial = words[2]
+    else:
+        conn.send(b'334 \r\n')
+        initial = read_command(conn, number, 'the client-first-message')
+
+    client_first = b64decode(initial, number,
+                             'the client-first-message').decode('utf-8')
+    if not client_first.startswith('n,,'):
+        raise ScriptFailure('line %d: client-first-message %r: expected '
+                            'the GS2 header "n,,"' % (number, client_first))
+    client_first_bare = client_first[3:]
+    attributes = scram_attributes(client_first_bare, number,
+                                  'client-first-message')
+    if len(attributes) < 2 or attributes[0][0] != 'n' \
+            or attributes[1][0] != 'r':
+        raise ScriptFailure('line %d: client-first-message %r: expected '
+                            'n=...,r=...' % (number, client_first))
+    name = attributes[0][1].replace('=2C', ',').replace('=3D', '=')
+    if name != user:
+        raise ScriptFailure('line %d: SCRAM user %r, expected %r'
+                            % (number, name, user))
+    client_nonce = attributes[1][1]
+
+    nonce = client_nonce + base64.b64encode(os.urandom(18)).decode('ascii')
+    salt = os.urandom(16)
+    iterations = 4096
+    server_first = 'r=%s,s=%s,i=%d' % (
+        nonce, base64.b64encode(salt).decode('ascii'), iterations)
+    conn.send(b'334 ' + base64.b64encode(server_first.encode('ascii'))
+              + b'\r\n')
+
+    answer = read_command(conn, number, 'the client-final-message')
+    if answer == '*':
+        conn.send(b'501 5.7.0 Authentication cancelled\r\n')
+        raise ScriptFailure('line %d: the client cancelled SCRAM after '
+                            'the server-first-message' % number)
+    client_final = b64decode(answer, number,
+                             'the client-final-message').decode('utf-8')
+    attributes = scram_attributes(client_final, number,
+                                  'client-final-message')
+    if len(attributes) < 3 or attributes[0] != ('c', 'biws') \
+            or attributes[1] != ('r', nonce) or attributes[-1][0] != 'p':
+        conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
+        raise ScriptFailure('line %d: client-final-message %r: expected '
+                            'c=biws,r=<nonce>,...,p=<proof>'
+                            % (number, client_final))
+    if attributes[-1][1] == '':
+        conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
+        raise ScriptFailure('line %d: empty client proof' % number)
+    without_proof = client_final[:client_final.rindex(',p=')]
+    proof = b64decode(attributes[-1][1], number, 'the client proof')
+
+    salted = hashlib.pbkdf2_hmac(hash_name, password.encode('utf-8'), salt,
+                                 iterations)
+    client_key = hmac.new(salted, b'Client Key', hash_name).digest()
+    stored_key = hashlib.new(hash_name, client_key).digest()
+    auth_message = ','.join((client_first_bare, server_first,
+                             without_proof)).encode('utf-8')
+    client_signature = hmac.new(stored_key, auth_message, hash_name).digest()
+    if len(proof) != len(client_signature):
+        conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
+        raise ScriptFailure('line %d: client proof of %d bytes'
+                            % (number, len(proof)))
+    recovered = bytes(a ^ b for a, b in zip(proof, client_signature))
+    if hashlib.new(hash_name, recovered).digest() != stored_key:
+        # A wrong password: refused as a server refuses it; the script
+        # goes on (a test may expect this).
+        conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
+        return
+
+    if mode == 'omit':
+        conn.send(b'235 2.7.0 Authentication successful\r\n')
+        return
+
+    server_key = hmac.new(salted, b'Server Key', hash_name).digest()
+    signature = hmac.new(server_key, auth_message, hash_name).digest()
+    if forge:
+        signature = bytes([signature[0] ^ 0x01]) + signature[1:]
+    server_final = 'v=' + base64.b64encode(signature).decode('ascii')
+    conn.send(b'334 ' + base64.b64encode(server_final.encode('ascii'))
+              + b'\r\n')
+
+    answer = read_command(conn, number, 'the answer to the '
+                          'server-final-message')
+    if forge:
+        if answer != '*':
+            conn.send(b'235 2.7.0 Authentication successful\r\n')
+            raise ScriptFailure('line %d: the client accepted a forged '
+                                'server signature (answered %r)'
+                                % (number, answer))
+        conn.send(b'501 5.7.0 Authentication cancelled\r\n')
+        return
+    if answer != '':
+        raise ScriptFailure('line %d: got %r, expected an empty line after '
+                            'the server-final-message' % (number, answer))
+    conn.send(b'235 2.7.0 Authentication successful\r\n')
 
 
 def find_file(name):
@@ -321,12 +537,29 @@ class Runner:
             if conn.eof:
                 conn.close()
                 self.connection = None
-        elif directive == 'STARTTLS':
+        elif directive in ('STARTTLS', 'TLS'):
+            parts = arg.split()
+            if len(parts) not in (2, 3):
+                raise ScriptFailure('line %d: %s needs <cert> <key> '
+                                    '[<client-ca>]' % (number, directive))
+            conn.start_tls(find_file(parts[0]), find_file(parts[1]),
+                           find_file(parts[2]) if len(parts) == 3 else None)
+        elif directive == 'TLS-REFUSED':
             parts = arg.split()
             if len(parts) != 2:
-                raise ScriptFailure('line %d: STARTTLS needs <cert> <key>'
+                raise ScriptFailure('line %d: TLS-REFUSED needs <cert> <key>'
                                     % number)
-            conn.start_tls(find_file(parts[0]), find_file(parts[1]))
+            conn.start_tls(find_file(parts[0]), find_file(parts[1]),
+                           expect_refusal=True)
+            conn.close()
+            self.connection = None
+        elif directive == 'CLIENT-CERT':
+            name = conn.client_cn if conn.client_cn is not None else '-'
+            if not fnmatch.fnmatchcase(name, arg):
+                raise ScriptFailure('line %d: client certificate %r, '
+                                    'expected %r' % (number, name, arg))
+        elif directive == 'SCRAM':
+            run_scram(conn, number, arg)
         else:
             raise ScriptFailure('line %d: unknown directive %r'
                                 % (number, directive))

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# tests/install-deps.sh: install (as root, with apt-get) everything that
+# building libsmtpclient, its tests, sanitizer and fuzzer builds, the API
+# documentation and the demo need, on Debian 12 (bookworm).
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Used by tests/run-all.sh and examples/demo.sh; it can be run on its own:
+#   sudo bash tests/install-deps.sh
+#
+# It asks dpkg first and runs apt-get (update, then install) only when a
+# package is missing, so a second run takes a fraction of a second.
+# Not root: nothing is installed; it lists what is missing and goes on if
+# the tools the build cannot do without are there.
+#
+# Environment:
+#   SMTPCLIENT_SKIP_DEPS=1   do nothing (for machines set up by other means)
+
+set -euo pipefail
+
+# Build, tests, fuzzer, sanitizers, bindings, docs and the demo.
+PACKAGES=(
+  # compilers and build tools
+  build-essential
+  gcc
+  clang
+  libclang-rt-14-dev      # ASan/UBSan/libFuzzer runtimes for clang
+  meson
+  ninja-build
+  pkg-config
+  gettext
+  # the library's dependencies
+  libglib2.0-dev
+  libglib2.0-bin
+  glib-networking         # TLS (GnuTLS) for GIO at run time
+  ca-certificates
+  openssl                 # test certificates
+  # introspection and bindings
+  gobject-introspection
+  libgirepository1.0-dev
+  gir1.2-glib-2.0
+  valac
+  gjs
+  python3
+  python3-gi
+  # API reference
+  gi-docgen
+  # test servers: aiosmtpd, and Postfix for /usr/sbin/smtp-sink (the
+  # daemon itself is neither configured nor started)
+  python3-aiosmtpd
+  postfix
+  # meson test --setup valgrind
+  valgrind
+)
+
+# ---------------------------------------------------------------------------
+# EXTRA_PACKAGES: packages that other parts of the project need (for
+# example the GTK 4 example and the virtual display that runs it).
+# Append here, one per line, with a comment saying who needs it.
+EXTRA_PACKAGES=(
+  # examples/gtk/compose.py and its test under a virtual display (test-gtk)
+  gir1.2-gtk-4.0
+  libgtk-4-1
+  gir1.2-graphene-1.0
+  xvfb
+  xauth
+  fonts-dejavu-core
+  # the gi-docgen docs, gi-docgen check, the examples and test-install
+  gi-docgen
+  gjs
+  valac
+)
+# ---------------------------------------------------------------------------
+
+# Without these the build cannot even start.
+ESSENTIAL_COMMANDS=(cc meson ninja pkg-config /usr/bin/python3)
+
+if [ "${SMTPCLIENT_SKIP_DEPS:-0}" = 1 ]; then
+  echo "install-deps: SMTPCLIENT_SKIP_DEPS=1, not checking packages"
+  exit 0
+fi
+
+wanted=("${PACKAGES[@]}" "${EXTRA_PACKAGES[@]}")
+
+check_essential_commands() {
+  local c absent=()
+  for c in "${ESSENTIAL_COMMANDS[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || absent+=("$c")
+  done
+  if [ "${#absent[@]}" -gt 0 ]; then
+    echo "install-deps: cannot build without: ${absent[*]}" >&2
+    exit 1
+  fi
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: no dpkg here (not Debian?); install the equivalents of:"
+  echo "  ${wanted[*]}"
+  check_essential_commands
+  exit 0
+fi
+
+missing_packages() {
+  local installed
+  # Unknown packages are reported on stderr and left out of the list.
+  # dpkg-query exits 1 when one of them is unknown.
+  installed=$( (dpkg-query -W -f='${Package} ${db:Status-Status}\n' \
+                  "${wanted[@]}" 2>/dev/null || true) |
+                awk '$2 == "installed" { print $1 }')
+  local p
+  for p in "${wanted[@]}"; do
+    if ! grep -qxF -- "$p" <<<"$installed"; then
+      echo "$p"
+    fi
+  done
+}
+
+mapfile -t missing < <(missing_packages)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#wanted[@]} packages are installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: not root, installing nothing; missing packages:"
+  echo "  ${missing[*]}"
+  echo "install-deps: to install them: sudo bash tests/install-deps.sh"
+  check_essential_commands
+  echo "install-deps: going on; what needs the missing packages may fail"
+  exit 0
+fi
+
+echo "install-deps: installing: ${missing[*]}"
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Postfix asks how to configure itself: "No configuration" leaves it
+# unconfigured (no main.cf), which is all smtp-sink needs.
+if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
+  debconf-set-selections <<'EOF'
+postfix postfix/main_mailer_type select No configuration
+postfix postfix/mailname string localhost
+EOF
+fi
+
+# Keep package scripts from starting daemons (postfix) while installing:
+# policy-rc.d exit code 101 means "action forbidden".  Only when there is
+# no policy of the machine's own, and removed again afterwards.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() {
+  if [ "$own_policy" = 1 ]; then
+    rm -f "$policy"
+  fi
+}
+trap cleanup EXIT
+
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  "${missing[@]}"
+
+mapfile -t still_missing < <(missing_packages)
+if [ "${#still_missing[@]}" -gt 0 ]; then
+  echo "install-deps: still missing after apt-get: ${still_missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: done"

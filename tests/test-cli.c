@@ -1,0 +1,565 @@
+/* test-cli.c: smtpclient-send's TLS and credential options against
+ * aiosmtpd: --security, --ca-file, --accept-fingerprint, --user with
+ * SMTPCLIENT_PASSWORD or --password-file.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The tool is $SMTPCLIENT_SEND (set by meson); it runs with a bounded
+ * wait.  Exit codes, as its --help says: 0 sent, 1 refused, 2 usage or
+ * settings, 3 network/TLS/protocol.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "smtpclient-test-certs.h"
+#include "smtpclient-test-utils.h"
+
+#define PASSWORD "cli s3cret"
+#define MESSAGE \
+  "From: sender@example.org\n" \
+  "To: rcpt@example.org\n" \
+  "Subject: smtpclient-send TLS test\n" \
+  "\n" \
+  "Sent by test-cli.\n"
+
+typedef struct
+{
+  int   status;     /* exit status */
+  char *out;        /* standard output */
+  char *err;        /* standard error */
+} CliResult;
+
+static void
+cli_result_clear (CliResult *result)
+{
+  g_clear_pointer (&result->out, g_free);
+  g_clear_pointer (&result->err, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliResult, cli_result_clear)
+
+typedef struct
+{
+  gboolean  done;
+  GBytes   *out;
+  GBytes   *err;
+  GError   *error;
+} Communicate;
+
+static void
+on_communicated (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Communicate *comm = user_data;
+
+  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, &comm->out,
+                                   &comm->err, &comm->error);
+  comm->done = TRUE;
+}
+
+static gboolean
+on_timeout_set_flag (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static char *
+bytes_to_string (GBytes *bytes)
+{
+  gsize size = 0;
+  const char *data;
+
+  if (bytes == NULL)
+    return g_strdup ("");
+  data = g_bytes_get_data (bytes, &size);
+  /* NULL data for no bytes */
+  return size > 0 ? g_strndup (data, size) : g_strdup ("");
+}
+
+static const char *
+get_tool (void)
+{
+  const char *tool = g_getenv ("SMTPCLIENT_SEND");
+
+  if (tool == NULL || *tool == '\0')
+    g_error ("SMTPCLIENT_SEND is not set (run the tests with meson test)");
+  return tool;
+}
+
+/* Runs smtpclient-send with @args (NULL-terminated, after the program),
+ * MESSAGE on standard input, and @password (NULL: unset) as
+ * SMTPCLIENT_PASSWORD; waits at most SMTP_TEST_WAIT_SECONDS. */
+static void
+run_cli (CliResult          *result,
+         const char         *password,
+         const char * const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GBytes) input = g_bytes_new_static (MESSAGE, strlen (MESSAGE));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  GSource *timeout;
+  gboolean timed_out = FALSE;
+  Communicate comm = { FALSE, NULL, NULL, NULL };
+
+  g_ptr_array_add (argv, (gpointer) get_tool ());
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  if (password != NULL)
+    g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_PASSWORD", password,
+                                  TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "SMTPCLIENT_PASSWORD");
+  /* English messages, whatever the machine's locale */
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "LANGUAGE");
+
+  process = g_subprocess_launcher_spawnv (launcher,
+                                          (const char * const *) argv->pdata,
+                                          &error);
+  g_assert_no_error (error);
+
+  g_main_context_push_thread_default (context);
+  timeout = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
+  g_source_set_callback (timeout, on_timeout_set_flag, &timed_out, NULL);
+  g_source_attach (timeout, context);
+  g_subprocess_communicate_async (process, input, cancellable,
+                                  on_communicated, &comm);
+  while (!comm.done && !timed_out)
+    g_main_context_iteration (context, TRUE);
+  if (!comm.done)
+    {
+      g_subprocess_force_exit (process);
+      g_cancellable_cancel (cancellable);
+      while (!comm.done)
+        g_main_context_iteration (context, TRUE);
+    }
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  g_main_context_pop_thread_default (context);
+
+  if (timed_out)
+    g_error ("smtpclient-send did not finish within %d s",
+             SMTP_TEST_WAIT_SECONDS);
+  g_assert_no_error (comm.error);
+
+  /* It ran to its end (no crash, no sanitizer abort by signal) */
+  g_assert_true (g_subprocess_get_if_exited (process));
+  result->status = g_subprocess_get_exit_status (process);
+  result->out = bytes_to_string (comm.out);
+  result->err = bytes_to_string (comm.err);
+  g_clear_pointer (&comm.out, g_bytes_unref);
+  g_clear_pointer (&comm.err, g_bytes_unref);
+
+  g_test_message ("smtpclient-send exited with %d; stderr:\n%s",
+                  result->status, result->err);
+}
+
+static char *
+port_string (SmtpTestServer *server)
+{
+  return g_strdup_printf ("%u", smtp_test_server_get_port (server));
+}
+
+static SmtpTestServer *
+start_server (const char *cert,
+              gboolean    implicit,
+              const char *auth)
+{
+  g_autofree char *pem_name = g_strconcat (cert, ".pem", NULL);
+  g_autofree char *key_name = g_strconcat (cert, ".key", NULL);
+  g_autofree char *pem = smtp_test_cert_path (pem_name);
+  g_autofree char *key = smtp_test_cert_path (key_name);
+
+  return smtp_test_server_start_aiosmtpd ("--tls-cert", pem,
+                                          "--tls-key", key,
+                                          implicit ? "--implicit-tls"
+                                                   : "--require-starttls",
+                                          "--require-tls-auth",
+                                          auth != NULL ? "--auth" : NULL,
+                                          auth, NULL);
+}
+
+static void
+assert_delivered (SmtpTestServer *server,
+                  guint           count)
+{
+  GPtrArray *messages = smtp_test_server_get_messages (server);
+
+  g_assert_cmpuint (messages->len, ==, count);
+  if (count > 0)
+    {
+      SmtpTestMessage *message = g_ptr_array_index (messages, 0);
+
+      g_assert_cmpstr (message->mail_from, ==, "sender@example.org");
+      g_assert_cmpstr (message->rcpt_tos[0], ==, "rcpt@example.org");
+    }
+}
+
+/* The last line of standard error is one line: "smtpclient-send: ..." */
+static void
+assert_one_line_error (const CliResult *result)
+{
+  g_auto(GStrv) lines = g_strsplit (result->err, "\n", -1);
+  guint n = g_strv_length (lines);
+
+  g_assert_cmpuint (n, >=, 2);
+  g_assert_cmpstr (lines[n - 1], ==, "");
+  g_assert_true (g_str_has_prefix (lines[n - 2], "smtpclient-send: "));
+}
+
+static void
+test_starttls_ca_file (void)
+{
+  g_autoptr(SmtpTestServer) server = start_server ("server", FALSE, NULL);
+  g_autofree char *port = port_string (server);
+  g_autofree char *ca = smtp_test_cert_path ("ca.pem");
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", port,
+                         "--security", "starttls", "--ca-file", ca,
+                         "--from", "sender@example.org", "--log",
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("--security starttls --ca-file: delivered over TLS "
+                  "(the server refuses MAIL before STARTTLS)");
+
+  run_cli (&result, NULL, args);
+  g_assert_cmpint (result.status, ==, 0);
+  assert_delivered (server, 1);
+  g_assert_nonnull (strstr (result.err, "-> STARTTLS"));
+  g_assert_cmpuint (strstr (result.err, "-> STARTTLS") - result.err, <,
+                    strstr (result.err, "-> MAIL FROM:") - result.err);
+}
+
+static void
+test_implicit_tls_ca_file (void)
+{
+  g_autoptr(SmtpTestServer) server = start_server ("server", TRUE, NULL);
+  g_autofree char *port = port_string (server);
+  g_autofree char *ca = smtp_test_cert_path ("ca.pem");
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", port,
+                         "--security", "tls", "--ca-file", ca,
+                         "--from", "sender@example.org",
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("--security tls --ca-file: implicit TLS");
+
+  run_cli (&result, NULL, args);
+  g_assert_cmpint (result.status, ==, 0);
+  assert_delivered (server, 1);
+}
+
+static void
+test_untrusted_certificate (void)
+{
+  g_autoptr(SmtpTestServer) server = start_server ("server", FALSE, NULL);
+  g_autofree char *port = port_string (server);
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", port,
+                         "--security", "starttls",
+                         "--from", "sender@example.org",
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("Without --ca-file the test CA is unknown: exit 3, one "
+                  "line of error, nothing delivered");
+
+  run_cli (&result, NULL, args);
+  g_assert_cmpint (result.status, ==, 3);
+  assert_one_line_error (&result);
+  assert_delivered (server, 0);
+}
+
+static void
+test_bad_ca_file (void)
+{
+  g_autofree char *missing = smtp_test_tmp_path ("no-such-ca.pem");
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", "9",
+                         "--security", "starttls", "--ca-file", missing,
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("An unreadable --ca-file is a usage error (exit 2), "
+                  "found before connecting");
+
+  run_cli (&result, NULL, args);
+  g_assert_cmpint (result.status, ==, 2);
+  assert_one_line_error (&result);
+  g_assert_nonnull (strstr (result.err, "--ca-file"));
+}
+
+typedef struct
+{
+  const char *name;
+  gboolean    colons;   /* "AB:CD:..." as openssl prints it */
+  gboolean    right;    /* the server's fingerprint, or another one */
+} FingerprintCase;
+
+static char *
+with_colons (const char *hex)
+{
+  GString *out = g_string_new (NULL);
+
+  for (gsize i = 0; hex[i] != '\0'; i++)
+    {
+      if (i > 0 && i % 2 == 0)
+        g_string_append_c (out, ':');
+      g_string_append_c (out, g_ascii_toupper (hex[i]));
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_accept_fingerprint (gconstpointer data)
+{
+  const FingerprintCase *c = data;
+  g_autoptr(SmtpTestServer) server = start_server ("self-signed", FALSE,
+                                                   NULL);
+  g_autofree char *port = port_string (server);
+  g_autofree char *hex = smtp_test_cert_fingerprint (c->right ? "self-signed"
+                                                              : "server");
+  g_autofree char *fingerprint = c->colons ? with_colons (hex)
+                                           : g_strdup (hex);
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", port,
+                         "--security", "starttls",
+                         "--accept-fingerprint", fingerprint,
+                         "--from", "sender@example.org",
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("--accept-fingerprint pins a self-signed certificate by "
+                  "its SHA-256; another fingerprint does not");
+
+  run_cli (&result, NULL, args);
+  if (c->right)
+    {
+      g_assert_cmpint (result.status, ==, 0);
+      assert_delivered (server, 1);
+    }
+  else
+    {
+      g_assert_cmpint (result.status, ==, 3);
+      assert_one_line_error (&result);
+      assert_delivered (server, 0);
+    }
+}
+
+static void
+test_bad_fingerprint (void)
+{
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *args[] = { "--server", "127.0.0.1", "--port", "9",
+                         "--security", "starttls",
+                         "--accept-fingerprint", "sha256-not-hex",
+                         "rcpt@example.org", NULL };
+
+  run_cli (&result, NULL, args);
+  g_assert_cmpint (result.status, ==, 2);
+  assert_one_line_error (&result);
+  g_assert_nonnull (strstr (result.err, "--accept-fingerprint"));
+}
+
+typedef enum
+{
+  PASSWORD_FROM_ENVIRONMENT,
+  PASSWORD_FROM_FILE,
+  PASSWORD_FILE_OVER_ENVIRONMENT,
+  PASSWORD_WRONG_IN_FILE,
+  PASSWORD_MISSING,
+  PASSWORD_FILE_MISSING,
+} PasswordSource;
+
+static void
+test_password (gconstpointer data)
+{
+  PasswordSource source = GPOINTER_TO_INT (data);
+  g_autoptr(SmtpTestServer) server = start_server ("server", FALSE,
+                                                   "alice:" PASSWORD);
+  g_autofree char *port = port_string (server);
+  g_autofree char *ca = smtp_test_cert_path ("ca.pem");
+  g_autofree char *file = smtp_test_tmp_path ("password");
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  const char *environment = NULL;
+  guint ok = 0, failed = 0;
+
+  g_test_summary ("The password comes from SMTPCLIENT_PASSWORD or "
+                  "--password-file (which wins), never from argv, and is "
+                  "in neither the log nor the debug output");
+
+  g_ptr_array_add (args, "--server");
+  g_ptr_array_add (args, "127.0.0.1");
+  g_ptr_array_add (args, "--port");
+  g_ptr_array_add (args, port);
+  g_ptr_array_add (args, "--security");
+  g_ptr_array_add (args, "starttls");
+  g_ptr_array_add (args, "--ca-file");
+  g_ptr_array_add (args, ca);
+  g_ptr_array_add (args, "--user");
+  g_ptr_array_add (args, "alice");
+  g_ptr_array_add (args, "--from");
+  g_ptr_array_add (args, "sender@example.org");
+  g_ptr_array_add (args, "--log");
+  g_ptr_array_add (args, "--debug");
+
+  switch (source)
+    {
+    case PASSWORD_FROM_ENVIRONMENT:
+      environment = PASSWORD;
+      break;
+    case PASSWORD_FROM_FILE:
+    case PASSWORD_FILE_OVER_ENVIRONMENT:
+    case PASSWORD_WRONG_IN_FILE:
+      g_file_set_contents (file,
+                           source == PASSWORD_WRONG_IN_FILE
+                           ? "not it\n" : PASSWORD "\nsecond line\n",
+                           -1, &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (args, "--password-file");
+      g_ptr_array_add (args, file);
+      if (source == PASSWORD_FILE_OVER_ENVIRONMENT)
+        environment = "not it either";
+      break;
+    case PASSWORD_FILE_MISSING:
+      g_ptr_array_add (args, "--password-file");
+      g_ptr_array_add (args, "/nonexistent/smtpclient-password");
+      break;
+    case PASSWORD_MISSING:
+    default:
+      break;
+    }
+  g_ptr_array_add (args, "rcpt@example.org");
+  g_ptr_array_add (args, NULL);
+
+  run_cli (&result, environment, (const char * const *) args->pdata);
+  smtp_test_server_get_auth_counts (server, &ok, &failed);
+
+  switch (source)
+    {
+    case PASSWORD_FROM_ENVIRONMENT:
+    case PASSWORD_FROM_FILE:
+    case PASSWORD_FILE_OVER_ENVIRONMENT:
+      g_assert_cmpint (result.status, ==, 0);
+      g_assert_cmpuint (ok, ==, 1);
+      g_assert_cmpuint (failed, ==, 0);
+      assert_delivered (server, 1);
+      /* The AUTH exchange is in the log and the debug output, redacted */
+      g_assert_nonnull (strstr (result.err, "-> AUTH "));
+      g_assert_nonnull (strstr (result.out, "AUTH "));
+      break;
+    case PASSWORD_WRONG_IN_FILE:
+      g_assert_cmpint (result.status, ==, 1);
+      assert_one_line_error (&result);
+      g_assert_cmpuint (ok, ==, 0);
+      g_assert_cmpuint (failed, ==, 1);
+      assert_delivered (server, 0);
+      break;
+    case PASSWORD_MISSING:
+    case PASSWORD_FILE_MISSING:
+    default:
+      /* Found before connecting */
+      g_assert_cmpint (result.status, ==, 2);
+      assert_one_line_error (&result);
+      g_assert_cmpuint (ok + failed, ==, 0);
+      assert_delivered (server, 0);
+      break;
+    }
+
+  g_assert_null (strstr (result.out, PASSWORD));
+  g_assert_null (strstr (result.err, PASSWORD));
+  g_assert_null (strstr (result.out, "s3cret"));
+  g_assert_null (strstr (result.err, "s3cret"));
+  g_assert_null (strstr (result.err, "not it"));
+}
+
+static void
+test_insecure_auth_refused (void)
+{
+  /* No TLS at all on this server */
+  g_autoptr(SmtpTestServer) server =
+    smtp_test_server_start_aiosmtpd ("--auth", "alice:" PASSWORD, NULL);
+  g_autofree char *port = port_string (server);
+  g_auto(CliResult) result = { 0, NULL, NULL };
+  guint ok = 0, failed = 0;
+  const char *args[] = { "--server", "127.0.0.1", "--port", port,
+                         "--user", "alice",
+                         "--from", "sender@example.org",
+                         "rcpt@example.org", NULL };
+
+  g_test_summary ("--user without --security: credentials are not sent in "
+                  "plain text (exit 2)");
+
+  run_cli (&result, PASSWORD, args);
+  g_assert_cmpint (result.status, ==, 2);
+  assert_one_line_error (&result);
+  smtp_test_server_get_auth_counts (server, &ok, &failed);
+  g_assert_cmpuint (ok + failed, ==, 0);
+  assert_delivered (server, 0);
+}
+
+static const FingerprintCase fingerprint_cases[] = {
+  { "hex", FALSE, TRUE },
+  { "colons", TRUE, TRUE },
+  { "other-certificate", FALSE, FALSE },
+};
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/smtpclient/cli/tls/starttls-ca-file",
+                   test_starttls_ca_file);
+  g_test_add_func ("/smtpclient/cli/tls/implicit-ca-file",
+                   test_implicit_tls_ca_file);
+  g_test_add_func ("/smtpclient/cli/tls/untrusted-certificate",
+                   test_untrusted_certificate);
+  g_test_add_func ("/smtpclient/cli/tls/bad-ca-file", test_bad_ca_file);
+  for (gsize i = 0; i < G_N_ELEMENTS (fingerprint_cases); i++)
+    {
+      g_autofree char *path =
+        g_strconcat ("/smtpclient/cli/tls/accept-fingerprint/",
+                     fingerprint_cases[i].name, NULL);
+
+      g_test_add_data_func (path, &fingerprint_cases[i],
+                            test_accept_fingerprint);
+    }
+  g_test_add_func ("/smtpclient/cli/tls/accept-fingerprint/bad",
+                   test_bad_fingerprint);
+  g_test_add_data_func ("/smtpclient/cli/auth/password-environment",
+                        GINT_TO_POINTER (PASSWORD_FROM_ENVIRONMENT),
+                        test_password);
+  g_test_add_data_func ("/smtpclient/cli/auth/password-file",
+                        GINT_TO_POINTER (PASSWORD_FROM_FILE), test_password);
+  g_test_add_data_func ("/smtpclient/cli/auth/password-file-over-environment",
+                        GINT_TO_POINTER (PASSWORD_FILE_OVER_ENVIRONMENT),
+                        test_password);
+  g_test_add_data_func ("/smtpclient/cli/auth/wrong-password",
+                        GINT_TO_POINTER (PASSWORD_WRONG_IN_FILE),
+                        test_password);
+  g_test_add_data_func ("/smtpclient/cli/auth/no-password",
+                        GINT_TO_POINTER (PASSWORD_MISSING), test_password);
+  g_test_add_data_func ("/smtpclient/cli/auth/password-file-missing",
+                        GINT_TO_POINTER (PASSWORD_FILE_MISSING),
+                        test_password);
+  g_test_add_func ("/smtpclient/cli/auth/insecure-refused",
+                   test_insecure_auth_refused);
+
+  return g_test_run ();
+}
