@@ -631,7 +631,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autofree char *server = g_strdup ("localhost");
+  g_autofree char *server = NULL;  /* GOption does not free a default */
   int port = 0;
   g_autofree char *security_name = NULL;
   g_autofree char *from = NULL;
@@ -763,7 +763,7 @@ main (int    argc,
 
   task = smtp_client_task_new ();
   g_object_set (task,
-                "server", server,
+                "server", server != NULL ? server : "localhost",
                 "port", (guint) port,
                 "security", security,
                 "timeout", (guint) timeout,

@@ -93,8 +93,11 @@ get_tool (void)
 }
 
 /* Runs smtpclient-send with @args (NULL-terminated, after the program),
- * MESSAGE on standard input, and @password (NULL: unset) as
- * SMTPCLIENT_PASSWORD; waits at most SMTP_TEST_WAIT_SECONDS. */
+ * "--message-file" with MESSAGE, and @password (NULL: unset) as
+ * SMTPCLIENT_PASSWORD; waits at most SMTP_TEST_WAIT_SECONDS.  (The
+ * message is not written to its standard input, /dev/null: the tool may
+ * exit before reading it, and a write to a closed pipe would fail the
+ * run.) */
 static void
 run_cli (CliResult          *result,
          const char         *password,
@@ -103,7 +106,7 @@ run_cli (CliResult          *result,
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GBytes) input = g_bytes_new_static (MESSAGE, strlen (MESSAGE));
+  g_autofree char *message_file = smtp_test_tmp_path ("message.eml");
   g_autoptr(GError) error = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GMainContext) context = g_main_context_new ();
@@ -111,13 +114,17 @@ run_cli (CliResult          *result,
   gboolean timed_out = FALSE;
   Communicate comm = { FALSE, NULL, NULL, NULL };
 
+  g_file_set_contents (message_file, MESSAGE, -1, &error);
+  g_assert_no_error (error);
+
   g_ptr_array_add (argv, (gpointer) get_tool ());
+  g_ptr_array_add (argv, "--message-file");
+  g_ptr_array_add (argv, message_file);
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   if (password != NULL)
     g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_PASSWORD", password,
@@ -137,7 +144,7 @@ run_cli (CliResult          *result,
   timeout = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
   g_source_set_callback (timeout, on_timeout_set_flag, &timed_out, NULL);
   g_source_attach (timeout, context);
-  g_subprocess_communicate_async (process, input, cancellable,
+  g_subprocess_communicate_async (process, NULL, cancellable,
                                   on_communicated, &comm);
   while (!comm.done && !timed_out)
     g_main_context_iteration (context, TRUE);

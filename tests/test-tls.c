@@ -454,6 +454,29 @@ test_starttls_not_offered (void)
   assert_commands_only (commands, "EHLO localhost", "QUIT", NULL);
 }
 
+static void
+test_if_available_not_offered (void)
+{
+  g_auto(GStrv) commands = NULL;
+
+  g_test_summary ("STARTTLS_IF_AVAILABLE, STARTTLS not offered, "
+                  "credentials set: CONFIGURE, and the server gets EHLO and "
+                  "QUIT only, though it offers AUTH");
+
+  run_script_expect_error (SCRIPT_GREETING
+                           "C EHLO localhost\n"
+                           "S 250-localhost\n"
+                           "S 250 AUTH PLAIN LOGIN\n"
+                           "C QUIT\n"
+                           "S 221 2.0.0 bye\n",
+                           SMTP_CLIENT_SECURITY_STARTTLS_IF_AVAILABLE, TRUE,
+                           SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
+                           &commands);
+  g_assert_cmpuint (g_strv_length (commands), ==, 2);
+  g_assert_cmpstr (commands[0], ==, "EHLO localhost");
+  g_assert_cmpstr (commands[1], ==, "QUIT");
+}
+
 typedef struct
 {
   const char        *reply;
@@ -873,6 +896,66 @@ test_certificate_valid (gconstpointer data)
   g_assert_cmpint (find_command (commands, "MAIL FROM:"), >=, 0);
 }
 
+/* The identity checked is the configured server name, not the address
+ * connected to: "localhost" with a certificate for 127.0.0.1 only fails,
+ * with one for localhost only succeeds. */
+typedef struct
+{
+  const char *cert;
+  gboolean    implicit;
+  gboolean    succeeds;
+} IdentityCase;
+
+static void
+test_identity (gconstpointer data)
+{
+  const IdentityCase *c = data;
+  CertCase refusal = { c->cert, G_TLS_CERTIFICATE_BAD_IDENTITY, c->implicit };
+  g_autofree char *script = c->succeeds ? delivery_script (c->implicit,
+                                                           c->cert, NULL,
+                                                           NULL)
+                                        : refusal_script (&refusal);
+  g_autoptr(SmtpTestServer) server = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) commands = NULL;
+  gboolean script_ok = FALSE;
+  AcceptRecord record = { 0, 0, NULL, FALSE };
+
+  g_test_summary ("The certificate is checked against the configured "
+                  "server name, not the address connected to");
+
+  server = smtp_test_server_start_script (script);
+  task = new_tls_task (smtp_test_server_get_port (server),
+                       c->implicit ? SMTP_CLIENT_SECURITY_TLS
+                                   : SMTP_CLIENT_SECURITY_STARTTLS);
+  g_object_set (task, "server", "localhost", NULL);
+  g_signal_connect (task, "accept-certificate",
+                    G_CALLBACK (on_accept_certificate), &record);
+
+  if (c->succeeds)
+    {
+      g_assert_true (smtp_test_run_task (task, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (record.calls, ==, 0);
+    }
+  else
+    {
+      g_assert_false (smtp_test_run_task (task, &error));
+      g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+      g_assert_cmpuint (record.calls, ==, 1);
+      g_assert_cmphex (record.errors, ==, G_TLS_CERTIFICATE_BAD_IDENTITY);
+    }
+
+  commands = get_commands (server, &script_ok, NULL);
+  g_assert_true (script_ok);
+  if (c->succeeds)
+    g_assert_cmpint (find_command (commands, "MAIL FROM:"), >=, 0);
+  else
+    g_assert_null (commands[c->implicit ? 0 : 2]);
+  accept_record_clear (&record);
+}
+
 typedef struct
 {
   gboolean done;
@@ -1088,11 +1171,38 @@ static const CertCase cert_cases[] = {
   { "expired", G_TLS_CERTIFICATE_EXPIRED, TRUE },
 };
 
+static const IdentityCase identity_cases[] = {
+  { "localhost-only", FALSE, TRUE },
+  { "localhost-only", TRUE, TRUE },
+  { "ip-only", FALSE, FALSE },
+  { "ip-only", TRUE, FALSE },
+};
+
 static const ClientCertCase client_cert_cases[] = {
   { FALSE, "client", "smtpclient test client" },
   { TRUE, "client", "smtpclient test client" },
   { FALSE, NULL, "-" },
 };
+
+/* Registers /smtpclient/tls/@path */
+static void
+add_test (const char    *path,
+          gconstpointer  data,
+          GTestDataFunc  func)
+{
+  g_autofree char *full = g_strconcat ("/smtpclient/tls/", path, NULL);
+
+  g_test_add_data_func (full, data, func);
+}
+
+static void
+add_func (const char *path,
+          GTestFunc   func)
+{
+  g_autofree char *full = g_strconcat ("/smtpclient/tls/", path, NULL);
+
+  g_test_add_func (full, func);
+}
 
 int
 main (int    argc,
@@ -1100,83 +1210,92 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_data_func ("/smtpclient/tls/aiosmtpd/starttls-delivery",
-                        GINT_TO_POINTER (FALSE), test_aiosmtpd_delivery);
-  g_test_add_data_func ("/smtpclient/tls/aiosmtpd/implicit-delivery",
-                        GINT_TO_POINTER (TRUE), test_aiosmtpd_delivery);
+  /* aiosmtpd */
+  add_test ("aiosmtpd/starttls-delivery", GINT_TO_POINTER (FALSE),
+            test_aiosmtpd_delivery);
+  add_test ("aiosmtpd/implicit-delivery", GINT_TO_POINTER (TRUE),
+            test_aiosmtpd_delivery);
   for (gsize i = 0; i < G_N_ELEMENTS (auth_cases); i++)
     {
       const AuthCase *c = &auth_cases[i];
-      g_autofree char *path = g_strdup_printf ("/smtpclient/tls/aiosmtpd/%s-auth/%s",
-                                               c->implicit ? "implicit" : "starttls",
-                                               c->mechanism ? c->mechanism : "auto");
+      g_autofree char *name = g_ascii_strdown (c->mechanism != NULL
+                                               ? c->mechanism : "auto", -1);
+      g_autofree char *path =
+        g_strdup_printf ("aiosmtpd/%s-auth/%s",
+                         c->implicit ? "implicit" : "starttls", name);
 
-      g_test_add_data_func (path, c, test_aiosmtpd_auth);
+      add_test (path, c, test_aiosmtpd_auth);
     }
-  g_test_add_data_func ("/smtpclient/tls/aiosmtpd/starttls-auth/wrong-password",
-                        &auth_cases[0], test_aiosmtpd_auth_wrong_password);
-  g_test_add_data_func ("/smtpclient/tls/aiosmtpd/implicit-auth/wrong-password",
-                        &auth_cases[4], test_aiosmtpd_auth_wrong_password);
-  g_test_add_func ("/smtpclient/tls/aiosmtpd/insecure-auth-refused",
-                   test_aiosmtpd_insecure_auth_refused);
-  g_test_add_func ("/smtpclient/tls/aiosmtpd/system-store",
-                   test_aiosmtpd_system_store);
+  add_test ("aiosmtpd/starttls-auth/wrong-password", &auth_cases[0],
+            test_aiosmtpd_auth_wrong_password);
+  add_test ("aiosmtpd/implicit-auth/wrong-password", &auth_cases[4],
+            test_aiosmtpd_auth_wrong_password);
+  add_func ("aiosmtpd/insecure-auth-refused",
+            test_aiosmtpd_insecure_auth_refused);
+  add_func ("aiosmtpd/system-store", test_aiosmtpd_system_store);
 
-  g_test_add_func ("/smtpclient/tls/starttls/not-offered",
-                   test_starttls_not_offered);
+  /* STARTTLS missing, refused, injected; capabilities */
+  add_func ("starttls/not-offered", test_starttls_not_offered);
+  add_func ("starttls/if-available-not-offered",
+            test_if_available_not_offered);
   for (gsize i = 0; i < G_N_ELEMENTS (refusal_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/smtpclient/tls/starttls/refused/%s",
-                                               refusal_names[i]);
+      g_autofree char *path = g_strconcat ("starttls/refused/",
+                                           refusal_names[i], NULL);
 
-      g_test_add_data_func (path, &refusal_cases[i], test_starttls_refused);
+      add_test (path, &refusal_cases[i], test_starttls_refused);
     }
-  g_test_add_data_func ("/smtpclient/tls/starttls/ehlo-refused/502", "502",
-                        test_ehlo_refused);
-  g_test_add_data_func ("/smtpclient/tls/starttls/ehlo-refused/500", "500",
-                        test_ehlo_refused);
-  g_test_add_data_func ("/smtpclient/tls/starttls/injection/line",
-                        "220 2.0.0 go ahead\\r\\n250 injected\\r\\n",
-                        test_starttls_injection);
-  g_test_add_data_func ("/smtpclient/tls/starttls/injection/fragment",
-                        "220 2.0.0 go ahead\\r\\n250 inj",
-                        test_starttls_injection);
-  g_test_add_func ("/smtpclient/tls/starttls/capabilities/auth-after-tls",
-                   test_auth_only_after_tls);
-  g_test_add_func ("/smtpclient/tls/starttls/capabilities/auth-before-tls-only",
-                   test_auth_only_before_tls);
-  g_test_add_data_func ("/smtpclient/tls/starttls/capabilities/pipelining-before-tls-only",
-                        GINT_TO_POINTER (FALSE), test_pipelining_changes);
-  g_test_add_data_func ("/smtpclient/tls/starttls/capabilities/pipelining-after-tls-only",
-                        GINT_TO_POINTER (TRUE), test_pipelining_changes);
+  add_test ("starttls/ehlo-refused/502", "502", test_ehlo_refused);
+  add_test ("starttls/ehlo-refused/500", "500", test_ehlo_refused);
+  add_test ("starttls/injection/line",
+            "220 2.0.0 go ahead\\r\\n250 injected\\r\\n",
+            test_starttls_injection);
+  add_test ("starttls/injection/fragment",
+            "220 2.0.0 go ahead\\r\\n250 inj", test_starttls_injection);
+  add_func ("starttls/capabilities/auth-after-tls", test_auth_only_after_tls);
+  add_func ("starttls/capabilities/auth-before-tls-only",
+            test_auth_only_before_tls);
+  add_test ("starttls/capabilities/pipelining-before-tls-only",
+            GINT_TO_POINTER (FALSE), test_pipelining_changes);
+  add_test ("starttls/capabilities/pipelining-after-tls-only",
+            GINT_TO_POINTER (TRUE), test_pipelining_changes);
 
+  /* Certificates */
   for (gsize i = 0; i < G_N_ELEMENTS (cert_cases); i++)
     {
       const CertCase *c = &cert_cases[i];
       const char *mode = c->implicit ? "implicit" : "starttls";
-      g_autofree char *refused = g_strdup_printf ("/smtpclient/tls/certificate/%s/%s",
-                                                  mode, c->cert);
-      g_autofree char *accepted = g_strdup_printf ("/smtpclient/tls/certificate/%s/%s-accepted",
-                                                   mode, c->cert);
+      g_autofree char *refused =
+        g_strdup_printf ("certificate/%s/%s", mode, c->cert);
+      g_autofree char *accepted =
+        g_strdup_printf ("certificate/%s/%s-accepted", mode, c->cert);
 
-      g_test_add_data_func (refused, c, test_certificate_refused);
-      g_test_add_data_func (accepted, c, test_certificate_accepted);
+      add_test (refused, c, test_certificate_refused);
+      add_test (accepted, c, test_certificate_accepted);
     }
-  g_test_add_data_func ("/smtpclient/tls/certificate/starttls/valid",
-                        GINT_TO_POINTER (FALSE), test_certificate_valid);
-  g_test_add_data_func ("/smtpclient/tls/certificate/implicit/valid",
-                        GINT_TO_POINTER (TRUE), test_certificate_valid);
-  g_test_add_func ("/smtpclient/tls/certificate/session-accepts",
-                   test_certificate_session);
-  g_test_add_func ("/smtpclient/tls/certificate/session-refuses",
-                   test_session_certificate_refused);
+  add_test ("certificate/starttls/valid", GINT_TO_POINTER (FALSE),
+            test_certificate_valid);
+  add_test ("certificate/implicit/valid", GINT_TO_POINTER (TRUE),
+            test_certificate_valid);
+  for (gsize i = 0; i < G_N_ELEMENTS (identity_cases); i++)
+    {
+      const IdentityCase *c = &identity_cases[i];
+      g_autofree char *path =
+        g_strdup_printf ("certificate/%s/name-localhost/%s",
+                         c->implicit ? "implicit" : "starttls", c->cert);
 
-  g_test_add_data_func ("/smtpclient/tls/client-certificate/starttls",
-                        &client_cert_cases[0], test_client_certificate);
-  g_test_add_data_func ("/smtpclient/tls/client-certificate/implicit",
-                        &client_cert_cases[1], test_client_certificate);
-  g_test_add_data_func ("/smtpclient/tls/client-certificate/none",
-                        &client_cert_cases[2], test_client_certificate);
+      add_test (path, c, test_identity);
+    }
+  add_func ("certificate/session-accepts", test_certificate_session);
+  add_func ("certificate/session-refuses", test_session_certificate_refused);
+
+  /* Client certificates */
+  add_test ("client-certificate/starttls", &client_cert_cases[0],
+            test_client_certificate);
+  add_test ("client-certificate/implicit", &client_cert_cases[1],
+            test_client_certificate);
+  add_test ("client-certificate/none", &client_cert_cases[2],
+            test_client_certificate);
 
   return g_test_run ();
 }

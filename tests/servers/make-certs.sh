@@ -16,6 +16,8 @@
 #   unknown-ca.pem/.key   from another CA (other-ca.pem, not trusted), for
 #                         127.0.0.1 and localhost
 #   wrong-host.pem/.key   from the test CA, for wrong.example.org only
+#   localhost-only.pem/.key  from the test CA, for the name localhost only
+#   ip-only.pem/.key      from the test CA, for the address 127.0.0.1 only
 #   expired.pem/.key      from the test CA, for 127.0.0.1 and localhost,
 #                         valid in January 2020 only
 #   client.pem/.key       a client certificate (CN=smtpclient test client)
@@ -90,6 +92,22 @@ subjectAltName = IP:127.0.0.1, DNS:localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 
+[ localhost_cert ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[ ip_cert ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
 [ wrong_host_cert ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -145,6 +163,9 @@ make_ca other-ca "smtpclient unknown CA"
 issue ca server "127.0.0.1" server_cert 190101000000Z "$FAR_FUTURE"
 issue ca wrong-host "wrong.example.org" wrong_host_cert \
     190101000000Z "$FAR_FUTURE"
+issue ca localhost-only "localhost" localhost_cert \
+    190101000000Z "$FAR_FUTURE"
+issue ca ip-only "127.0.0.1" ip_cert 190101000000Z "$FAR_FUTURE"
 issue ca expired "127.0.0.1" server_cert 200101000000Z 200131235959Z
 issue ca client "smtpclient test client" client_cert \
     190101000000Z "$FAR_FUTURE"
