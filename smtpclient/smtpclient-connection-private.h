@@ -107,7 +107,8 @@ typedef struct
   const char             *from;          /* "" for the null reverse path */
   const char * const     *recipients;
   GInputStream           *content;
-  guint64                 content_size;  /* 0 when unknown */
+  guint64                 content_size;  /* 0 when unknown; else the
+                                          * content ends there */
   gboolean                content_is_7bit; /* known to have no 8-bit byte */
   gboolean                allow_refused_recipients;
   guint                   dsn_notify;    /* SmtpClientDsnNotify */
@@ -124,6 +125,8 @@ typedef struct
    * was already closed): nothing can have been delivered, so it may be
    * tried again over another connection. */
   gboolean                may_retry;
+  /* Some of its commands went out (FALSE: it never left the queue) */
+  gboolean                started;
 } SmtpClientTransaction;
 
 void smtp_client_transaction_clear (SmtpClientTransaction *transaction);

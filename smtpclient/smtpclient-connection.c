@@ -2,9 +2,11 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * One operation (open, transact, quit) runs at a time.  Each is a GTask
- * whose steps pass the operation's cancellable on and end by starting the
- * next step or returning exactly once.  Replies are read by our own line
+ * Open and quit run one at a time, each a GTask whose steps pass the
+ * operation's cancellable on and end by starting the next step or returning
+ * exactly once.  Transactions run in a pipeline in between (see
+ * "Transaction"), each its own GTask, several at once when the server
+ * offers PIPELINING.  Replies are read by our own line
  * reader on a GBufferedInputStream, so a line is never longer than
  * SMTP_CLIENT_REPLY_MAX_LINE in memory, and so we can tell whether the
  * server sent anything after the reply to STARTTLS.
@@ -98,6 +100,11 @@ struct _SmtpClientConnection
   gint64                  last_progress;
   Transact               *log_transact; /* whose log gets the lines now */
   GQueue                  finished;    /* of Transact*, to return */
+  GSource                *reader;      /* plain TCP: watches the socket */
+  GPollableInputStream   *reader_input;
+  guint8                 *replies;     /* INPUT_BUFFER_SIZE, read ahead */
+  gsize                   replies_start;
+  gsize                   replies_end;
   guint                   extensions;  /* Extension flags, for transactions */
   guint                   reply_depth; /* on_pipeline_reply() frames */
 
@@ -1204,6 +1211,20 @@ on_connected (GObject      *source,
     read_reply (self, TRUE, on_greeting);
 }
 
+/* "localhost", or a loopback address literal */
+static gboolean
+is_loopback (const char *host)
+{
+  g_autoptr(GInetAddress) address = NULL;
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0 ||
+      g_str_has_suffix (host, ".localhost"))
+    return TRUE;
+
+  address = g_inet_address_new_from_string (host);
+  return address != NULL && g_inet_address_get_is_loopback (address);
+}
+
 void
 smtp_client_connection_open_async (SmtpClientConnection *self,
                                    GCancellable         *cancellable,
@@ -1232,6 +1253,11 @@ smtp_client_connection_open_async (SmtpClientConnection *self,
     }
   if (settings->proxy_resolver != NULL)
     g_socket_client_set_proxy_resolver (client, settings->proxy_resolver);
+  else if (is_loopback (settings->server))
+    /* Every system proxy configuration bypasses the local host, and asking
+     * would load the proxy modules (libproxy, GSettings) into every
+     * process that sends to a local MTA: milliseconds and megabytes */
+    g_socket_client_set_enable_proxy (client, FALSE);
 
   address = g_network_address_new (settings->server,
                                    smtp_client_settings_get_port (settings));
@@ -1343,6 +1369,8 @@ static void pipeline_advance (SmtpClientConnection *self);
 static void pipeline_fail (SmtpClientConnection *self, GError *error);
 static void pipeline_flush (SmtpClientConnection *self);
 static void pipeline_update_timer (SmtpClientConnection *self);
+static void reader_stop (SmtpClientConnection *self);
+static gboolean reader_has_data (SmtpClientConnection *self);
 static void upload_continue (SmtpClientConnection *self);
 static void on_pipeline_reply (SmtpClientConnection *self,
                                SmtpClientReply      *reply,
@@ -1555,15 +1583,17 @@ static void
 pipeline_flush (SmtpClientConnection *self)
 {
   GByteArray *out = self->out;
+  GPollableOutputStream *pollable;
   gssize written = 0;
 
   if (self->writing || out == NULL || out->len == 0 || self->output == NULL)
     return;
 
-  if (G_IS_POLLABLE_OUTPUT_STREAM (self->output) &&
-      g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (self->output)))
+  pollable = G_IS_POLLABLE_OUTPUT_STREAM (self->output)
+             ? G_POLLABLE_OUTPUT_STREAM (self->output) : NULL;
+  if (pollable != NULL && g_pollable_output_stream_can_poll (pollable))
     {
-      written = g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (self->output),
+      written = g_pollable_output_stream_write_nonblocking (pollable,
                                                             out->data, out->len,
                                                             NULL, NULL);
       if (written == (gssize) out->len)
@@ -1749,29 +1779,34 @@ pipeline_fail (SmtpClientConnection *self,
                GError               *error)
 {
   g_autoptr(SmtpClientConnection) keep = g_object_ref (self);
-  GQueue transacts = self->transacts;
+  GQueue transacts = G_QUEUE_INIT;
   Transact *t;
   gboolean is_head = TRUE;
 
-  /* Those done before, first */
-  pipeline_return_finished (self);
-
-  g_queue_init (&self->transacts);
-  if (self->expects != NULL)
-    g_array_set_size (self->expects, 0);
-  self->expects_head = 0;
-  route_log (self, NULL);
-  /* A reader still waiting hears nothing more */
+  /* Broken first: whatever the callbacks below do, nothing more goes out
+   * on this connection, and a reader still waiting hears nothing more */
+  error = convert_error (self, error);
   self->reply_func = NULL;
+  reader_stop (self);
   if (self->content_source != NULL)
     {
       g_source_destroy (self->content_source);
       g_clear_pointer (&self->content_source, g_source_unref);
     }
-
-  error = convert_error (self, error);
   smtp_client_connection_abort (self);
   disarm_timer (self);
+  route_log (self, NULL);
+  if (self->expects != NULL)
+    g_array_set_size (self->expects, 0);
+  self->expects_head = 0;
+
+  /* Taken out before any callback runs: a callback may end up here again
+   * (through the session), and must find nothing of these */
+  transacts = self->transacts;
+  g_queue_init (&self->transacts);
+
+  /* Those done before, first */
+  pipeline_return_finished (self);
 
   while ((t = g_queue_pop_head (&transacts)) != NULL)
     {
@@ -1807,22 +1842,215 @@ pipeline_idle (SmtpClientConnection *self)
 {
   disarm_timer (self);
   route_log (self, NULL);
+  reader_stop (self);
+  if (self->replies != NULL && reader_has_data (self))
+    {
+      /* The server said something unasked (a 421 on its way out?): the
+       * conversation is out of step, do not reuse the connection */
+      log_note (self, "unexpected data from the server; not reusing the "
+                      "connection");
+      self->is_broken = TRUE;
+    }
+  g_clear_pointer (&self->replies, g_free);
+  self->replies_start = self->replies_end = 0;
   pipeline_release_buffers (self);
   if (self->op == NULL)
     g_clear_object (&self->op_cancellable);
 }
 
-/* Reading */
+/* Reading
+ *
+ * Over plain TCP the pipeline reads replies itself: one socket source stays
+ * attached while transactions are in progress and the socket is read
+ * without blocking into @replies.  read_reply() would create and destroy
+ * a source (and two GTasks) for every wait, which costs a wake-up of the
+ * main context each time.  Over TLS, read_reply() it is.  Bytes read ahead
+ * are only ever replies the pipeline expects; anything left when it goes
+ * idle came unasked, and the connection is not reused (pipeline_idle()). */
 
+static void
+reader_stop (SmtpClientConnection *self)
+{
+  if (self->reader != NULL)
+    {
+      g_source_destroy (self->reader);
+      g_clear_pointer (&self->reader, g_source_unref);
+    }
+  g_clear_object (&self->reader_input);
+}
+
+static gboolean
+reader_has_data (SmtpClientConnection *self)
+{
+  return self->replies_end > self->replies_start;
+}
+
+/* Hand the next complete reply in @replies to reply_done().  FALSE when
+ * more has to be read first. */
+static gboolean
+reader_parse (SmtpClientConnection *self)
+{
+  for (;;)
+    {
+      const char *line = (const char *) self->replies + self->replies_start;
+      gsize available = self->replies_end - self->replies_start;
+      const char *newline = memchr (line, '\n', available);
+      SmtpClientReply *reply = NULL;
+      GError *error = NULL;
+      SmtpClientReplyParseResult result;
+      gsize length;
+
+      if (newline == NULL)
+        {
+          if (available > SMTP_CLIENT_REPLY_MAX_LINE + 1)
+            {
+              reply_done (self, NULL,
+                          g_error_new (SMTP_CLIENT_ERROR,
+                                       SMTP_CLIENT_ERROR_PROTOCOL,
+                                       _("The server sent a reply line longer "
+                                         "than %u bytes"),
+                                       (guint) SMTP_CLIENT_REPLY_MAX_LINE));
+              return TRUE;
+            }
+          /* Keep the partial line at the start, with room after it */
+          memmove (self->replies, line, available);
+          self->replies_start = 0;
+          self->replies_end = available;
+          return FALSE;
+        }
+
+      length = newline - line;
+      log_line (self, "<- ", line,
+                length > 0 && line[length - 1] == '\r' ? length - 1 : length);
+      result = smtp_client_reply_parser_feed_line (self->parser, line, length,
+                                                   &reply, &error);
+      self->replies_start += length + 1;
+
+      switch (result)
+        {
+        case SMTP_CLIENT_REPLY_PARSE_MORE:
+          break;
+        case SMTP_CLIENT_REPLY_PARSE_COMPLETE:
+          reply_done (self, reply, NULL);
+          return TRUE;
+        case SMTP_CLIENT_REPLY_PARSE_ERROR:
+        default:
+          reply_done (self, NULL, error);
+          return TRUE;
+        }
+    }
+}
+
+static gboolean
+on_reader_ready (GSocket      *socket,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  SmtpClientConnection *self = user_data;
+  g_autoptr(SmtpClientConnection) keep = g_object_ref (self);
+  GSource *source = self->reader;
+  GError *error = NULL;
+  gssize n;
+
+  if (self->reply_func == NULL)
+    {
+      /* Nobody waits: stop watching (a readable socket would wake us up
+       * again and again) */
+      reader_stop (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  n = g_pollable_input_stream_read_nonblocking (self->reader_input,
+                                                self->replies +
+                                                self->replies_end,
+                                                INPUT_BUFFER_SIZE -
+                                                self->replies_end,
+                                                self->op_cancellable, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_clear_error (&error);
+      return G_SOURCE_CONTINUE;
+    }
+
+  if (n < 0)
+    reply_done (self, NULL, error);
+  else if (n == 0)
+    reply_done (self, NULL,
+                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                     _("The server closed the connection")));
+  else
+    {
+      self->replies_end += n;
+      reader_parse (self);
+    }
+
+  /* The callbacks may have stopped this source, or stopped and started
+   * another one */
+  return self->reader == source ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Wait for the reply the head expectation is about */
 static void
 pipeline_read (SmtpClientConnection *self)
 {
+  gsize available;
+
   if (self->reply_func != NULL || expect_peek (self) == NULL)
     return;
 
   route_log_to_reader (self);
-  /* The pipeline runs the timer itself (pipeline_update_timer) */
-  read_reply (self, FALSE, on_pipeline_reply);
+
+  if (self->is_encrypted || self->socket_connection == NULL ||
+      self->stream != G_IO_STREAM (self->socket_connection))
+    {
+      /* The pipeline runs the timer itself (pipeline_update_timer) */
+      read_reply (self, FALSE, on_pipeline_reply);
+      return;
+    }
+
+  if (self->replies == NULL)
+    self->replies = g_malloc (INPUT_BUFFER_SIZE);
+
+  /* Whatever the buffered stream read ahead before the pipeline started */
+  available = g_buffered_input_stream_get_available (self->input);
+  if (available > 0)
+    {
+      const void *data = g_buffered_input_stream_peek_buffer (self->input,
+                                                              &available);
+
+      available = MIN (available, INPUT_BUFFER_SIZE - self->replies_end);
+      memcpy (self->replies + self->replies_end, data, available);
+      self->replies_end += available;
+      /* Data already in the buffer: this does not block. */
+      g_input_stream_skip (G_INPUT_STREAM (self->input), available, NULL,
+                           NULL);
+    }
+
+  self->reply_func = on_pipeline_reply;
+  if (reader_has_data (self) && reader_parse (self))
+    return;
+
+  if (self->reader == NULL)
+    {
+      GSocket *socket;
+      GInputStream *input = g_io_stream_get_input_stream (self->stream);
+
+      socket = g_socket_connection_get_socket (self->socket_connection);
+      self->reader_input = g_object_ref (G_POLLABLE_INPUT_STREAM (input));
+      self->reader = g_socket_create_source (socket,
+                                             G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                             self->op_cancellable);
+      g_source_set_callback (self->reader, G_SOURCE_FUNC (on_reader_ready),
+                             g_object_ref (self), g_object_unref);
+      g_source_set_static_name (self->reader, "[smtpclient] replies");
+      /* GLib takes a source that may not recurse out of the poll set for
+       * each dispatch and puts it back after, waking the main context up
+       * twice each time; on_reader_ready() is safe to re-enter (from a
+       * main loop run by a signal handler): it checks its state each
+       * time. */
+      g_source_set_can_recurse (self->reader, TRUE);
+      g_source_attach (self->reader, self->context);
+    }
 }
 
 /* Cancellation */
@@ -1886,6 +2114,7 @@ on_cancel_check (gpointer user_data)
 
   if (!self->is_broken)
     pipeline_advance (self);
+  pipeline_update_timer (self);
 
   return G_SOURCE_REMOVE;
 }
@@ -1956,7 +2185,8 @@ queue_envelope (SmtpClientConnection  *self,
     size_limit = smtp_client_capabilities_get_size_limit (self->capabilities);
   if (size_limit > 0 && transaction->content_size > size_limit)
     {
-      g_set_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE,
+      g_set_error (error, SMTP_CLIENT_ERROR,
+                   SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE,
                    _("The message (%" PRIu64 " bytes) is larger "
                      "than the server accepts (%" PRIu64 " bytes)"),
                    transaction->content_size, size_limit);
@@ -2031,6 +2261,7 @@ queue_envelope (SmtpClientConnection  *self,
                                       : g_strdup ("");
   t->pipelined = offers (self, EXTENSION_PIPELINING);
   t->state = TRANSACT_ENVELOPE;
+  transaction->started = TRUE;
 
   queue_transact_command (self, t, mail->str, mail->len, NULL);
   expect_push (self, t, EXPECT_MAIL, 0);
@@ -2040,6 +2271,7 @@ queue_envelope (SmtpClientConnection  *self,
      * in (envelope_step), DATA when all are. */
     return TRUE;
 
+  /* RFC 2920: DATA ends the group */
   for (guint i = 0; i < t->n_recipients; i++)
     queue_recipient (self, t, i);
   queue_transact_command (self, t, "DATA", 4, NULL);
@@ -2115,17 +2347,21 @@ upload_end (SmtpClientConnection *self,
   Transact *next;
 
   g_byte_array_set_size (out, length + SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
-  length += smtp_client_data_encoder_finish (&self->encoder, out->data + length);
+  length += smtp_client_data_encoder_finish (&self->encoder,
+                                             out->data + length);
   g_byte_array_set_size (out, length);
 
   t->state = TRANSACT_FINAL;
   t->end_sent = TRUE;
   /* Logged in wire order: before the server can answer it */
-  summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
-                             self->encoder.bytes_in);
-  route_log (self, t);
-  log_line (self, "-> ", summary, -1);
-  route_log_to_reader (self);
+  if (t->log_func != NULL || self->settings->debug > 0)
+    {
+      summary = g_strdup_printf ("[message: %" G_GUINT64_FORMAT " bytes]",
+                                 self->encoder.bytes_in);
+      route_log (self, t);
+      log_line (self, "-> ", summary, -1);
+      route_log_to_reader (self);
+    }
   report_progress (self, t, TRUE);
 
   next = g_queue_peek_nth (&self->transacts, 1);
@@ -2178,8 +2414,17 @@ upload_take (SmtpClientConnection *self,
                                              self->content_buffer, n,
                                              out->data + length);
   g_byte_array_set_size (out, length);
-  report_progress (self, t, FALSE);
 
+  /* Content of a known size ends there: no read (maybe in a thread, for a
+   * file) only to be told so */
+  if (t->transaction->content_size > 0 &&
+      self->encoder.bytes_in >= t->transaction->content_size)
+    {
+      upload_end (self, t);
+      return FALSE;
+    }
+
+  report_progress (self, t, FALSE);
   if (out->len >= PIPELINE_FLUSH_SIZE)
     pipeline_flush (self);
 
@@ -2245,6 +2490,7 @@ upload_continue (SmtpClientConnection *self)
     {
       Transact *t = g_queue_peek_head (&self->transacts);
       GInputStream *content;
+      GPollableInputStream *pollable;
       GError *error = NULL;
       gssize n;
 
@@ -2265,8 +2511,9 @@ upload_continue (SmtpClientConnection *self)
         }
 
       content = t->transaction->content;
-      if (!G_IS_POLLABLE_INPUT_STREAM (content) ||
-          !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (content)))
+      pollable = G_IS_POLLABLE_INPUT_STREAM (content)
+                 ? G_POLLABLE_INPUT_STREAM (content) : NULL;
+      if (pollable == NULL || !g_pollable_input_stream_can_poll (pollable))
         {
           /* Reading local content is not a wait on the server: untimed */
           self->content_reading = TRUE;
@@ -2277,7 +2524,7 @@ upload_continue (SmtpClientConnection *self)
           return;
         }
 
-      n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (content),
+      n = g_pollable_input_stream_read_nonblocking (pollable,
                                                     self->content_buffer,
                                                     CONTENT_CHUNK_SIZE,
                                                     self->op_cancellable,
@@ -2286,7 +2533,7 @@ upload_continue (SmtpClientConnection *self)
         {
           g_clear_error (&error);
           wait_for_content (self,
-                            g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (content),
+                            g_pollable_input_stream_create_source (pollable,
                                                                    self->op_cancellable));
           return;
         }
@@ -2366,6 +2613,7 @@ envelope_step (SmtpClientConnection *self,
 {
   if (t->pipelined)
     {
+      /* The group is answered when DATA is */
       if (kind == EXPECT_DATA)
         envelope_decide (self, t);
       return;
@@ -2581,12 +2829,16 @@ on_pipeline_reply (SmtpClientConnection *self,
 
   self->reply_depth++;
   handle_pipeline_reply (self, reply, error);
-  if (--self->reply_depth == 0)
-    pipeline_return_finished (self);
+  if (--self->reply_depth > 0)
+    return;
+
+  pipeline_return_finished (self);
+  /* Once per batch of replies: re-arming reads the clock */
+  pipeline_update_timer (self);
 }
 
-/* Start what can start, read what is due, set the timer.  Safe to call
- * again from a callback it triggers. */
+/* Start what can start and read what is due.  Safe to call again from a
+ * callback it triggers.  The caller updates the timer. */
 static void
 pipeline_advance (SmtpClientConnection *self)
 {
@@ -2625,7 +2877,6 @@ pipeline_advance (SmtpClientConnection *self)
 
   if (!self->is_broken)
     pipeline_read (self);
-  pipeline_update_timer (self);
 }
 
 void
@@ -2644,6 +2895,7 @@ smtp_client_connection_transact_async (SmtpClientConnection  *self,
   g_clear_pointer (&transaction->refused, g_ptr_array_unref);
   transaction->refused = g_ptr_array_new_with_free_func (g_free);
   transaction->may_retry = FALSE;
+  transaction->started = FALSE;
 
   if (!self->is_open || self->is_broken || self->stream == NULL ||
       self->op != NULL)
@@ -2675,6 +2927,7 @@ smtp_client_connection_transact_async (SmtpClientConnection  *self,
     self->op_cancellable = g_cancellable_new ();
   g_queue_push_tail (&self->transacts, t);
   pipeline_advance (self);
+  pipeline_update_timer (self);
 }
 
 gboolean
@@ -2861,6 +3114,8 @@ smtp_client_connection_finalize (GObject *object)
       g_clear_pointer (&self->content_source, g_source_unref);
     }
   g_clear_pointer (&self->expects, g_array_unref);
+  reader_stop (self);
+  g_clear_pointer (&self->replies, g_free);
   g_clear_pointer (&self->out, g_byte_array_unref);
   g_clear_pointer (&self->busy, g_byte_array_unref);
   g_clear_pointer (&self->content_buffer, g_free);

@@ -25,11 +25,28 @@
  * session's settings and ignores its own.  The session opens up to
  * [property@SmtpClient.Session:max-connections] connections in parallel
  * and queues the other tasks; it resets a connection with `RSET` after a
- * failed transaction, reconnects after a dropped connection (the task in
- * flight fails with its error, the queued ones go out over a new
- * connection), and closes idle connections with `QUIT` after
+ * failed transaction, reconnects after a dropped connection or a `421`
+ * reply (the task in flight fails with its error, the queued ones go out
+ * over a new connection), starts a fresh connection after
+ * [property@SmtpClient.Session:max-messages-per-connection] messages, and
+ * closes idle connections with `QUIT` after
  * [property@SmtpClient.Session:idle-timeout] seconds or on
  * [method@SmtpClient.Session.close_async].
+ *
+ * When the server offers `PIPELINING` (RFC 2920), a connection carries
+ * several tasks at once: the `MAIL`, `RCPT` and `DATA` commands of the
+ * next message go out in the same write as the end of the previous
+ * message's content, so a steady stream of messages costs about one round
+ * trip each.  Every reply is matched to its command, and each task's
+ * transaction log holds its own transaction (and the connection set-up,
+ * for the task that opened the connection).
+ *
+ * Every task handed to a session ends with exactly one of its signals.
+ * A task whose commands the server never answered, on a connection that
+ * was lost, cannot have been delivered: it goes out again over the next
+ * connection (once) rather than fail.  Cancelling a queued task takes just
+ * that task out of the queue; disposing the session fails the tasks still
+ * queued and in flight with %G_IO_ERROR_CANCELLED.
  *
  * Since: 1.0
  */
@@ -81,6 +98,7 @@ typedef struct
   gulong                 cancelled_id; /* while queued */
   Slot                  *slot;         /* a reference, while on a connection */
   guint                  retries;
+  gboolean               is_requeued;  /* back at the head of the queue */
 } Job;
 
 struct _Slot
@@ -199,8 +217,11 @@ job_complete (Job                  *job,
   if (transaction->reply == NULL && connection != NULL &&
       smtp_client_connection_get_reply_code (connection) != 0)
     {
-      transaction->reply_code = smtp_client_connection_get_reply_code (connection);
-      transaction->reply = g_strdup (smtp_client_connection_get_reply (connection));
+      const char *reply = smtp_client_connection_get_reply (connection);
+
+      transaction->reply_code =
+        smtp_client_connection_get_reply_code (connection);
+      transaction->reply = g_strdup (reply);
     }
 
   smtp_client_task_complete (job->gtask, error);
@@ -264,20 +285,34 @@ on_queued_cancelled (GCancellable *cancellable,
   g_source_unref (source);
 }
 
-/* Queue @job at the head (a retry) or the tail */
+/* Queue @job at the tail, or, when it comes back from a lost connection,
+ * at the head, behind those that came back before it: the jobs of one
+ * connection return in their order, and keep it. */
 static void
 job_enqueue (SmtpClientSession *self,
              Job               *job,
-             gboolean           at_head)
+             gboolean           requeued)
 {
   if (job->cancellable != NULL)
     job->cancelled_id = g_cancellable_connect (job->cancellable,
                                                G_CALLBACK (on_queued_cancelled),
                                                self, NULL);
-  if (at_head)
-    g_queue_push_head (&self->queue, job);
-  else
-    g_queue_push_tail (&self->queue, job);
+  job->is_requeued = requeued;
+  if (!requeued)
+    {
+      g_queue_push_tail (&self->queue, job);
+      return;
+    }
+
+  for (GList *l = self->queue.head; l != NULL; l = l->next)
+    {
+      if (!((Job *) l->data)->is_requeued)
+        {
+          g_queue_insert_before (&self->queue, l, job);
+          return;
+        }
+    }
+  g_queue_push_tail (&self->queue, job);
 }
 
 static Job *
@@ -285,6 +320,7 @@ job_dequeue (SmtpClientSession *self)
 {
   Job *job = g_queue_pop_head (&self->queue);
 
+  job->is_requeued = FALSE;
   if (job->cancelled_id != 0)
     {
       g_cancellable_disconnect (job->cancellable, job->cancelled_id);
@@ -424,7 +460,8 @@ slot_settle (SmtpClientSession *self,
 
   if (!smtp_client_connection_is_reusable (slot->connection))
     slot_remove (self, slot);
-  else if (!slot_has_messages_left (self, slot) || self->close_tasks != NULL)
+  else if (!slot_has_messages_left (self, slot) ||
+           (self->close_tasks != NULL && g_queue_is_empty (&self->queue)))
     slot_quit (self, slot);
   else
     slot_start_idle_timer (self, slot);
@@ -463,10 +500,11 @@ on_transacted (GObject      *source,
 
   g_object_ref (self);
 
-  /* Nothing of it reached the server: it goes out over the next
-   * connection instead */
+  /* Nothing of it can have been delivered: it goes out over the next
+   * connection instead; free of charge when it had not even started */
   retry = error != NULL && job->transaction->may_retry &&
-          job->retries < MAX_RETRIES && !job_is_cancelled (job);
+          !job_is_cancelled (job) &&
+          (!job->transaction->started || job->retries < MAX_RETRIES);
 
   /* The pool first, so that the task's handlers see it settled */
   slot_settle (self, slot);
@@ -474,10 +512,9 @@ on_transacted (GObject      *source,
 
   if (retry)
     {
-      g_debug ("retrying a message over another connection: %s",
-               error->message);
       g_clear_error (&error);
-      job->retries++;
+      if (job->transaction->started)
+        job->retries++;
       job_enqueue (self, job, TRUE);
     }
   else
@@ -529,17 +566,9 @@ on_slot_opened (GObject      *source,
 
   if (self == NULL)
     {
-      if (error != NULL)
-        {
-          g_clear_error (&error);
-          error = session_closed_error ();
-        }
-      else
-        {
-          /* Disposed while the connection opened */
-          error = session_closed_error ();
-        }
-      job_complete (job, slot->connection, error);
+      /* Disposed while the connection opened */
+      g_clear_error (&error);
+      job_complete (job, slot->connection, session_closed_error ());
       slot_unref (slot);
       return;
     }
@@ -751,7 +780,8 @@ smtp_client_session_close_async (SmtpClientSession   *self,
       return;
     }
 
-  self->close_tasks = g_list_append (self->close_tasks, g_steal_pointer (&task));
+  self->close_tasks = g_list_append (self->close_tasks,
+                                     g_steal_pointer (&task));
   maybe_finish_close (self);
 }
 

@@ -1032,3 +1032,191 @@ smtp_test_task_new (guint       port,
 
   return task;
 }
+
+/* smtp-sink's counters (-c) */
+
+#define SINK_COUNTERS_FILE "sink-counters"
+
+SmtpTestServer *
+smtp_test_server_start_sink_counted (const char *first_arg,
+                                     ...)
+{
+  SmtpTestServer *server = server_new (SERVER_SINK,
+                                       "smtpclient-sink-XXXXXX");
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *counters = NULL;
+  const char *sink;
+  gint64 deadline;
+  guint attempt;
+  va_list ap;
+
+  sink = g_getenv ("SMTPCLIENT_TEST_SMTP_SINK");
+  if (sink == NULL || *sink == '\0')
+    sink = DEFAULT_SMTP_SINK;
+
+  g_ptr_array_add (args, g_strdup ("-c"));
+  va_start (ap, first_arg);
+  add_args (args, first_arg, ap);
+  va_end (ap);
+
+  counters = g_build_filename (server->directory, SINK_COUNTERS_FILE, NULL);
+  deadline = g_get_monotonic_time ()
+             + SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+
+  for (attempt = 1; attempt <= SINK_ATTEMPTS; attempt++)
+    {
+      g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GSubprocessLauncher) launcher = NULL;
+      g_autoptr(GError) error = NULL;
+      guint port = pick_free_port ();
+      guint i;
+
+      g_ptr_array_add (argv, g_strdup (sink));
+      if (geteuid () == 0 && !has_arg (args, "-u"))
+        {
+          g_ptr_array_add (argv, g_strdup ("-u"));
+          g_ptr_array_add (argv, g_strdup ("root"));
+        }
+      for (i = 0; i < args->len; i++)
+        g_ptr_array_add (argv, g_strdup (g_ptr_array_index (args, i)));
+      g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%u", port));
+      g_ptr_array_add (argv, g_strdup ("100"));
+      g_ptr_array_add (argv, NULL);
+
+      /* Like spawn(), with the counters (stdout) in a file */
+      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+      g_subprocess_launcher_set_stdout_file_path (launcher, counters);
+#ifdef __linux__
+      g_subprocess_launcher_set_child_setup (launcher, die_with_parent,
+                                             GINT_TO_POINTER (getpid ()),
+                                             NULL);
+#endif
+      server->process = g_subprocess_launcher_spawnv (launcher,
+                                                      (const char * const *) argv->pdata,
+                                                      &error);
+      if (server->process == NULL)
+        g_error ("cannot start %s: %s", sink, error->message);
+
+      while (g_get_monotonic_time () < deadline)
+        {
+          if (is_listening (port))
+            {
+              server->port = port;
+              return server;
+            }
+          if (process_wait_bounded (server->process, POLL_INTERVAL_MS))
+            break;
+        }
+
+      if (g_get_monotonic_time () >= deadline)
+        g_error ("smtp-sink did not listen within %d s",
+                 SMTP_TEST_WAIT_SECONDS);
+
+      g_test_message ("smtp-sink exited at start (attempt %u of %u)",
+                      attempt, SINK_ATTEMPTS);
+      g_clear_object (&server->process);
+    }
+
+  g_error ("smtp-sink did not start (%u attempts)", SINK_ATTEMPTS);
+  return NULL;
+}
+
+/* The last complete "sess=N quit=N mesg=N" record (records end in CR) */
+static gboolean
+read_sink_counters (SmtpTestServer *server,
+                    guint          *sessions,
+                    guint          *quits,
+                    guint          *messages)
+{
+  g_autofree char *path = g_build_filename (server->directory,
+                                            SINK_COUNTERS_FILE, NULL);
+  g_autofree char *text = NULL;
+  char *end;
+  char *start;
+
+  *sessions = *quits = *messages = 0;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+
+  end = strrchr (text, '\r');
+  if (end == NULL)
+    return FALSE;
+  *end = '\0';
+  start = strrchr (text, '\r');
+  start = start != NULL ? start + 1 : text;
+
+  if (sscanf (start, "sess=%u quit=%u mesg=%u", sessions, quits,
+              messages) != 3)
+    g_error ("smtp-sink counters: unexpected record \"%s\"", start);
+
+  return TRUE;
+}
+
+void
+smtp_test_server_wait_sink_counters (SmtpTestServer *server,
+                                     guint           min_sessions,
+                                     guint           min_messages,
+                                     guint          *sessions,
+                                     guint          *quits,
+                                     guint          *messages)
+{
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  gint64 deadline = g_get_monotonic_time ()
+                    + SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+  guint s = 0, q = 0, m = 0;
+
+  g_return_if_fail (server != NULL && server->kind == SERVER_SINK);
+
+  for (;;)
+    {
+      gboolean never = FALSE;
+
+      read_sink_counters (server, &s, &q, &m);
+      if ((s >= min_sessions && m >= min_messages) ||
+          g_get_monotonic_time () >= deadline)
+        break;
+      iterate_until (context, &never, POLL_INTERVAL_MS);
+    }
+
+  if (s < min_sessions || m < min_messages)
+    g_test_message ("smtp-sink counters: sess=%u mesg=%u after %d s "
+                    "(waited for sess>=%u mesg>=%u)", s, m,
+                    SMTP_TEST_WAIT_SECONDS, min_sessions, min_messages);
+
+  if (sessions != NULL)
+    *sessions = s;
+  if (quits != NULL)
+    *quits = q;
+  if (messages != NULL)
+    *messages = m;
+}
+
+guint
+smtp_test_count_connections (guint port)
+{
+  g_autofree char *table = NULL;
+  /* 127.0.0.1 as the kernel prints it, little- or big-endian */
+  g_autofree char *remote_le = g_strdup_printf ("0100007F:%04X", port);
+  g_autofree char *remote_be = g_strdup_printf ("7F000001:%04X", port);
+  g_auto(GStrv) lines = NULL;
+  guint count = 0;
+
+  if (!g_file_get_contents ("/proc/net/tcp", &table, NULL, NULL))
+    g_error ("cannot read /proc/net/tcp");
+
+  /* "  sl  local_address rem_address   st ..."; 01 is ESTABLISHED */
+  lines = g_strsplit (table, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char local[64];
+      char rem[64];
+      char state[8];
+
+      if (sscanf (lines[i], "%*s %63s %63s %7s", local, rem, state) == 3
+          && (strcmp (rem, remote_le) == 0 || strcmp (rem, remote_be) == 0)
+          && strcmp (state, "01") == 0)
+        count++;
+    }
+
+  return count;
+}

@@ -86,4 +86,27 @@ SmtpClientTask *smtp_test_task_new (guint       port,
  * program ends. */
 char           *smtp_test_tmp_path (const char *name);
 
+/* Postfix's smtp-sink with its running counters (-c, added here) going to
+ * a file; otherwise as smtp_test_server_start_sink(). */
+SmtpTestServer *smtp_test_server_start_sink_counted (const char *first_arg,
+                                                     ...);
+
+/* A sink started with smtp_test_server_start_sink_counted(): waits
+ * (bounded, iterating the thread-default main context) until its counters
+ * show at least @min_sessions ended sessions and @min_messages messages
+ * (received "."), then returns the counters as they are.  smtp-sink counts
+ * a session when it ends, a QUIT when it executes it (before answering),
+ * a message when it receives the final ".". */
+void            smtp_test_server_wait_sink_counters (SmtpTestServer *server,
+                                                     guint           min_sessions,
+                                                     guint           min_messages,
+                                                     guint          *sessions,
+                                                     guint          *quits,
+                                                     guint          *messages);
+
+/* How many TCP connections to 127.0.0.1:@port are established from this
+ * machine right now (client ends, from /proc/net/tcp).  A connection the
+ * client has closed no longer counts, whatever the server has seen. */
+guint           smtp_test_count_connections (guint port);
+
 G_END_DECLS

@@ -101,13 +101,15 @@ typedef struct
 #define XOAUTH2_RESPONSE \
   "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRx" \
   "bVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=="
-/* {"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"} */
+/* {"status":"401","schemes":"bearer mac",
+ *  "scope":"https://mail.google.com/"} */
 #define XOAUTH2_ERROR \
   "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIG1hYyIsInNjb3BlIjoiaHR0" \
   "cHM6Ly9tYWlsLmdvb2dsZS5jb20vIn0="
 #define OAUTHBEARER_TOKEN "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg=="
 /* RFC 7628 §4.3: {"status":"invalid_token","scope":"example_scope",
- * "openid-configuration":"https://example.com/.well-known/openid-configuration"} */
+ *  "openid-configuration":
+ *  "https://example.com/.well-known/openid-configuration"} */
 #define OAUTHBEARER_ERROR \
   "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJleGFtcGxlX3Njb3BlIiwi" \
   "b3BlbmlkLWNvbmZpZ3VyYXRpb24iOiJodHRwczovL2V4YW1wbGUuY29tLy53ZWxsLWtu" \

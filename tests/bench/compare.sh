@@ -68,6 +68,20 @@ command -v curl >/dev/null || die "needs curl"
 HAVE_HYPERFINE=0
 command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
 
+# A GIO module newer than giomodule.cache is loaded by every GIO program at
+# start (libproxy, dconf...): milliseconds that are not ours to measure
+for dir in /usr/lib/*/gio/modules; do
+  [ -f "$dir/giomodule.cache" ] || continue
+  cache=$(stat -c %Y "$dir/giomodule.cache")
+  for module in "$dir"/*.so; do
+    if [ "$(stat -c %Z "$module")" -gt "$cache" ]; then
+      echo "compare.sh: warning: $dir/giomodule.cache is older than" \
+           "$(basename "$module"); run $(dirname "$dir")/glib-2.0/gio-querymodules $dir" >&2
+      break
+    fi
+  done
+done
+
 WORK=$(mktemp -d /tmp/smtpclient-compare-XXXXXX)
 SINK_PID=
 cleanup() {

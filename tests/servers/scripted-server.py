@@ -11,7 +11,8 @@
 # prints nothing else on stdout, and exits when its stdin reaches
 # end-of-file, so that it never outlives the test program.  It serves one
 # connection at a time.  Every byte the client sends, on all connections and
-# in order, is appended to the transcript file as soon as it arrives.  When
+# in order, is appended to the transcript file as soon as it arrives (over
+# TLS: the decrypted bytes; the handshake itself is not recorded).  When
 # the script has ended, the status file holds "SCRIPT-OK" or
 # "SCRIPT-FAIL <reason>" (written atomically: it appears complete or not at
 # all).
@@ -67,6 +68,7 @@
 #                         client presented in the TLS handshake, or "-"
 #                         when it presented none, against <glob>
 #   SCRAM <SHA-1|SHA-256> <user> <password> [forge|omit]
+#                         (<user> and <password> without blanks)
 #                         play the server side of a SCRAM-SHA-1 or
 #                         SCRAM-SHA-256 exchange (RFC 5802, RFC 7677,
 #                         RFC 4954) from the client's "AUTH SCRAM-..." line
