@@ -2879,6 +2879,24 @@ pipeline_advance (SmtpClientConnection *self)
     pipeline_read (self);
 }
 
+/* Whether anything came from the server while nothing was asked of it:
+ * data, or the end of the stream.  Looks without waiting. */
+static gboolean
+server_spoke_unasked (SmtpClientConnection *self)
+{
+  GInputStream *input = g_io_stream_get_input_stream (self->stream);
+
+  if (g_buffered_input_stream_get_available (self->input) > 0 ||
+      (self->replies != NULL && reader_has_data (self)))
+    return TRUE;
+
+  if (G_IS_POLLABLE_INPUT_STREAM (input) &&
+      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)))
+    return g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (input));
+
+  return FALSE;
+}
+
 void
 smtp_client_connection_transact_async (SmtpClientConnection  *self,
                                        SmtpClientTransaction *transaction,
@@ -2904,6 +2922,22 @@ smtp_client_connection_transact_async (SmtpClientConnection  *self,
       transaction->may_retry = TRUE;
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CLOSED,
                                _("The connection is closed"));
+      return;
+    }
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  if (g_queue_is_empty (&self->transacts) && server_spoke_unasked (self))
+    {
+      /* While the connection was idle the server hung up or said
+       * something on its way out (a 421 after its own idle timeout): the
+       * transaction goes elsewhere, it was never attempted here */
+      log_note (self, "the server closed the idle connection");
+      self->is_broken = TRUE;
+      transaction->may_retry = TRUE;
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                               _("The server closed the connection"));
       return;
     }
 

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "smtpclient-test-certs.h"
 #include "smtpclient-test-utils.h"
 
 /* Waits for many tasks get more time than one (valgrind, 1000 tasks) */
@@ -169,6 +170,12 @@ batch_get (Batch *batch,
 }
 
 static gboolean
+on_tick (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 on_deadline (gpointer user_data)
 {
   gboolean *expired = user_data;
@@ -316,6 +323,36 @@ session_close (SmtpClientSession *session)
 
   if (!closed)
     g_error ("the session did not close within %d s", SMTP_TEST_WAIT_SECONDS);
+}
+
+/* Waits (bounded, running the main context) until @n connections to
+ * @port are established */
+static void
+wait_for_connections (guint port,
+                      guint n)
+{
+  g_autoptr(GSource) deadline = NULL;
+  g_autoptr(GSource) tick = NULL;
+  gboolean expired = FALSE;
+
+  deadline = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
+  g_source_set_callback (deadline, on_deadline, &expired, NULL);
+  g_source_attach (deadline, NULL);
+  /* Look again every 10 ms */
+  tick = g_timeout_source_new (10);
+  g_source_set_callback (tick, G_SOURCE_FUNC (on_tick),
+                         NULL, NULL);
+  g_source_attach (tick, NULL);
+
+  while (smtp_test_count_connections (port) != n && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_destroy (tick);
+  g_source_destroy (deadline);
+
+  if (expired)
+    g_error ("%u connections to port %u after %d s (waited for %u)",
+             smtp_test_count_connections (port), port,
+             SMTP_TEST_WAIT_SECONDS, n);
 }
 
 /* Sends @n default messages through @session and waits for them */
@@ -488,6 +525,44 @@ test_thousand_queued (void)
                                        &messages);
   g_assert_cmpuint (sessions, ==, 2);
   g_assert_cmpuint (messages, ==, 1000);
+}
+
+static void
+test_tls_one_connection (gconstpointer data)
+{
+  gboolean implicit = GPOINTER_TO_INT (data);
+  g_autofree char *pem = smtp_test_cert_path ("server.pem");
+  g_autofree char *key = smtp_test_cert_path ("server.key");
+  g_autoptr(GTlsDatabase) database = smtp_test_cert_database ();
+  g_autoptr(SmtpTestServer) server = NULL;
+  g_autoptr(SmtpClientSession) session = NULL;
+  g_autoptr(Batch) batch = batch_new ();
+  guint port;
+
+  g_test_summary ("Over TLS (STARTTLS or implicit), pipelined tasks go over "
+                  "one connection and all arrive");
+
+  server = smtp_test_server_start_aiosmtpd ("--tls-cert", pem,
+                                            "--tls-key", key,
+                                            implicit ? "--implicit-tls"
+                                                     : "--require-starttls",
+                                            "--advertise", "PIPELINING",
+                                            NULL);
+  port = smtp_test_server_get_port (server);
+  session = g_object_new (SMTP_CLIENT_TYPE_SESSION,
+                          "server", "localhost",
+                          "port", port,
+                          "timeout", 10,
+                          "security", implicit ? SMTP_CLIENT_SECURITY_TLS
+                                               : SMTP_CLIENT_SECURITY_STARTTLS,
+                          "tls-database", database,
+                          NULL);
+
+  send_many (batch, session, port, 50);
+  batch_assert_all_succeeded (batch);
+  g_assert_cmpuint (batch_count_openers (batch), ==, 1);
+  session_close (session);
+  g_assert_cmpuint (smtp_test_server_get_messages (server)->len, ==, 50);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -828,6 +903,70 @@ test_reconnect_scripted (gconstpointer data)
   g_assert_true (script_ok);
 }
 
+static void
+test_reconnect_idle_drop (gconstpointer data)
+{
+  const char *ending = data;
+  g_autofree char *script = g_strconcat (
+    "S 220 scripted ESMTP\n"
+    "C EHLO *\n"
+    "S 250-scripted\n"
+    "S 250 PIPELINING\n"
+    "C MAIL FROM:<sender@example.org>\n"
+    "C RCPT TO:<rcpt@example.org>\n"
+    "C DATA\n"
+    "S 250 2.1.0 Ok\n"
+    "S 250 2.1.5 Ok\n"
+    "S 354 go ahead\n"
+    "CDATA\n"
+    "S 250 2.0.0 first\n",
+    ending,
+    "ACCEPT\n"
+    "S 220 scripted ESMTP\n"
+    "C EHLO *\n"
+    "S 250-scripted\n"
+    "S 250 PIPELINING\n"
+    "C MAIL FROM:<sender@example.org>\n"
+    "C RCPT TO:<rcpt@example.org>\n"
+    "C DATA\n"
+    "S 250 2.1.0 Ok\n"
+    "S 250 2.1.5 Ok\n"
+    "S 354 go ahead\n"
+    "CDATA\n"
+    "S 250 2.0.0 second\n"
+    "C QUIT\n"
+    "S 221 bye\n", NULL);
+  g_autoptr(SmtpTestServer) server = smtp_test_server_start_script (script);
+  guint port = smtp_test_server_get_port (server);
+  g_autoptr(SmtpClientSession) session = session_new (port);
+  g_autoptr(Batch) first = batch_new ();
+  g_autoptr(Batch) second = batch_new ();
+  g_autoptr(GBytes) transcript = NULL;
+  gboolean script_ok = FALSE;
+
+  g_test_summary ("The server drops an idle connection (or says 421 and "
+                  "drops it): the next task goes out over a new one and "
+                  "succeeds");
+
+  send_many (first, session, port, 1);
+  batch_assert_all_succeeded (first);
+
+  /* Once the server's end of the connection is closed, whatever it said
+   * before is here: no longer established from this side either */
+  wait_for_connections (port, 0);
+
+  send_many (second, session, port, 1);
+  batch_assert_all_succeeded (second);
+  g_assert_cmpstr (smtp_client_task_get_reply (batch_get (second, 0)->task),
+                   ==, "250 2.0.0 second");
+  /* It opened the new connection */
+  g_assert_cmpuint (batch_count_openers (second), ==, 1);
+
+  session_close (session);
+  transcript = smtp_test_server_get_transcript (server, &script_ok);
+  g_assert_true (script_ok);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Cancellation and dispose */
 
@@ -1107,6 +1246,10 @@ main (int    argc,
                         GINT_TO_POINTER (FALSE), test_aiosmtpd_one_connection);
   g_test_add_data_func ("/smtpclient/session/aiosmtpd/one-connection-pipelined",
                         GINT_TO_POINTER (TRUE), test_aiosmtpd_one_connection);
+  g_test_add_data_func ("/smtpclient/session/tls/starttls",
+                        GINT_TO_POINTER (FALSE), test_tls_one_connection);
+  g_test_add_data_func ("/smtpclient/session/tls/implicit",
+                        GINT_TO_POINTER (TRUE), test_tls_one_connection);
   g_test_add_func ("/smtpclient/session/max-connections", test_max_connections);
   g_test_add_func ("/smtpclient/session/max-messages-per-connection",
                    test_max_messages_per_connection);
@@ -1127,6 +1270,11 @@ main (int    argc,
   g_test_add_data_func ("/smtpclient/session/reconnect/scripted-421",
                         "S 421 4.3.2 shutting down\nCLOSE\n",
                         test_reconnect_scripted);
+  g_test_add_data_func ("/smtpclient/session/reconnect/idle-close",
+                        "CLOSE\n", test_reconnect_idle_drop);
+  g_test_add_data_func ("/smtpclient/session/reconnect/idle-421",
+                        "S 421 4.4.2 idle timeout\nCLOSE\n",
+                        test_reconnect_idle_drop);
   g_test_add_func ("/smtpclient/session/cancel/queued", test_cancel_queued);
   g_test_add_func ("/smtpclient/session/cancel/pipelined", test_cancel_pipelined);
   g_test_add_data_func ("/smtpclient/session/dispose/sink",

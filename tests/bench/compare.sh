@@ -25,7 +25,9 @@
 #      connections against 1, divided by 63
 #
 # Wall time, CPU (user + system) and peak RSS come from /usr/bin/time -v's
-# counterpart format (%e %U %S %M).  Environment: RUNS (3), MESSAGES
+# counterpart format (%e %U %S %M); the sink's CPU time during each run
+# from /proc.  A sink CPU time close to the wall time means the sink, not
+# the client, set the pace (one core each on a 2-core machine).  Environment: RUNS (3), MESSAGES
 # (20000), BIG_MB (100), SINGLE_RUNS (30).  As root it installs what is
 # missing (postfix, curl, time, hyperfine) with apt-get.
 
@@ -117,22 +119,32 @@ for _ in $(seq 100); do
 done
 kill -0 "$SINK_PID" 2>/dev/null || die "smtp-sink did not start: $(cat "$WORK/sink.err")"
 
-# measure NAME COMMAND...: one run; appends "wall cpu rss_kib status" to
-# $WORK/NAME
+# The sink's CPU time so far, in seconds (user + system)
+sink_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' \
+    "/proc/$SINK_PID/stat"
+}
+
+# measure NAME COMMAND...: one run; appends "wall cpu rss_kib status
+# sink_cpu" to $WORK/NAME
 measure() {
-  local name=$1 status
+  local name=$1 status before after
   shift
+  before=$(sink_cpu)
   "$TIME" -f "%e %U %S %M" -o "$WORK/time.out" "$@" >"$WORK/out" 2>"$WORK/err"
   status=$?
+  after=$(sink_cpu)
   if [ $status -ne 0 ]; then
     echo "compare.sh: $name failed (exit $status):" >&2
     tail -3 "$WORK/err" >&2
   fi
-  awk -v s=$status '{ printf "%s %.3f %s %s\n", $1, $2 + $3, $4, s }' \
+  awk -v s=$status -v sink="$(awk -v a="$before" -v b="$after" 'BEGIN { print b - a }')" \
+    '{ printf "%s %.3f %s %s %s\n", $1, $2 + $3, $4, s, sink }' \
     "$WORK/time.out" >>"$WORK/$name"
 }
 
-# median NAME FIELD: the median of one field (1 wall, 2 cpu, 3 rss)
+# median NAME FIELD: the median of one field (1 wall, 2 cpu, 3 rss,
+# 5 the sink's CPU)
 median() {
   sort -n -k"$2","$2" "$WORK/$1" | awk -v f="$2" '
     { v[NR] = $f }
@@ -167,11 +179,12 @@ for sessions in 1 8; do
   ws=$(median "$src" 1)
   wo=$(median "$ours" 1)
   printf "%s x 1 KB over %d connection(s)\n" "$MESSAGES" "$sessions"
-  printf "  %-28s %8s s %8s msg/s  CPU %6s s\n" "smtp-source -d -s $sessions" \
-    "$ws" "$(rate "$MESSAGES" "$ws")" "$(median "$src" 2)"
-  printf "  %-28s %8s s %8s msg/s  CPU %6s s  (failed runs: %s)\n" \
+  printf "  %-28s %8s s %8s msg/s  CPU %6s s  sink CPU %6s s\n" \
+    "smtp-source -d -s $sessions" "$ws" "$(rate "$MESSAGES" "$ws")" \
+    "$(median "$src" 2)" "$(median "$src" 5)"
+  printf "  %-28s %8s s %8s msg/s  CPU %6s s  sink CPU %6s s  (failed runs: %s)\n" \
     "smtpclient-bench -s $sessions" "$wo" "$(rate "$MESSAGES" "$wo")" \
-    "$(median "$ours" 2)" "$(failures "$ours")"
+    "$(median "$ours" 2)" "$(median "$ours" 5)" "$(failures "$ours")"
   printf "  ratio (ours / smtp-source): %s\n\n" "$(ratio "$ws" "$wo")"
 done
 
@@ -223,7 +236,8 @@ done
 for eol in lf crlf; do
   label=$([ $eol = lf ] && echo "bare-LF" || echo "CRLF")
   printf "One %d MB message (%s file)\n" "$BIG_MB" "$label"
-  printf "  %-22s %8s %8s %8s %12s %16s\n" "" "wall s" "MB/s" "CPU s" "peak RSS KiB" "RSS at $small_mb MB"
+  printf "  %-22s %8s %8s %8s %12s %16s %10s\n" "" "wall s" "MB/s" "CPU s" \
+    "peak RSS KiB" "RSS at $small_mb MB" "sink CPU s"
   for tool in curl bench send; do
     case $tool in
       curl) name="curl --upload-file" ;;
@@ -231,9 +245,10 @@ for eol in lf crlf; do
       send) name="smtpclient-send" ;;
     esac
     w=$(median "$tool-big-$eol" 1)
-    printf "  %-22s %8s %8s %8s %12s %16s\n" "$name" "$w" \
+    printf "  %-22s %8s %8s %8s %12s %16s %10s\n" "$name" "$w" \
       "$(rate "$BIG_MB" "$w")" "$(median "$tool-big-$eol" 2)" \
-      "$(median "$tool-big-$eol" 3)" "$(median "$tool-small-$eol" 3)"
+      "$(median "$tool-big-$eol" 3)" "$(median "$tool-small-$eol" 3)" \
+      "$(median "$tool-big-$eol" 5)"
   done
   wc=$(median "curl-big-$eol" 1)
   cc=$(median "curl-big-$eol" 2)
