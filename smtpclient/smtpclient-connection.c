@@ -493,6 +493,24 @@ reply_done (SmtpClientConnection *self,
   func (self, reply, error);
 }
 
+/* Log one reply line (without its LF) and feed it to the parser.  TRUE
+ * when a reply is complete (*reply set) or broken (*error set): the
+ * caller consumes the line, then hands both to reply_done(). */
+static gboolean
+feed_reply_line (SmtpClientConnection  *self,
+                 const char            *line,
+                 gsize                  length,
+                 SmtpClientReply      **reply,
+                 GError               **error)
+{
+  log_line (self, "<- ", line,
+            length > 0 && line[length - 1] == '\r' ? length - 1 : length);
+
+  return smtp_client_reply_parser_feed_line (self->parser, line, length,
+                                             reply, error) !=
+         SMTP_CLIENT_REPLY_PARSE_MORE;
+}
+
 static gboolean
 parse_buffered_lines (SmtpClientConnection *self)
 {
@@ -504,7 +522,7 @@ parse_buffered_lines (SmtpClientConnection *self)
       gsize length;
       SmtpClientReply *reply = NULL;
       GError *error = NULL;
-      SmtpClientReplyParseResult result;
+      gboolean done;
 
       buffer = g_buffered_input_stream_peek_buffer (self->input, &available);
       newline = available > 0 ? memchr (buffer, '\n', available) : NULL;
@@ -525,23 +543,12 @@ parse_buffered_lines (SmtpClientConnection *self)
         }
 
       length = newline - buffer;
-      log_line (self, "<- ", buffer,
-                length > 0 && buffer[length - 1] == '\r' ? length - 1 : length);
-      result = smtp_client_reply_parser_feed_line (self->parser, buffer, length,
-                                                   &reply, &error);
+      done = feed_reply_line (self, buffer, length, &reply, &error);
       /* Data already in the buffer: this does not block. */
       g_input_stream_skip (G_INPUT_STREAM (self->input), length + 1, NULL, NULL);
-
-      switch (result)
+      if (done)
         {
-        case SMTP_CLIENT_REPLY_PARSE_MORE:
-          break;
-        case SMTP_CLIENT_REPLY_PARSE_COMPLETE:
-          reply_done (self, reply, NULL);
-          return TRUE;
-        case SMTP_CLIENT_REPLY_PARSE_ERROR:
-        default:
-          reply_done (self, NULL, error);
+          reply_done (self, reply, error);
           return TRUE;
         }
     }
@@ -1897,7 +1904,7 @@ reader_parse (SmtpClientConnection *self)
       const char *newline = memchr (line, '\n', available);
       SmtpClientReply *reply = NULL;
       GError *error = NULL;
-      SmtpClientReplyParseResult result;
+      gboolean done;
       gsize length;
 
       if (newline == NULL)
@@ -1920,22 +1927,11 @@ reader_parse (SmtpClientConnection *self)
         }
 
       length = newline - line;
-      log_line (self, "<- ", line,
-                length > 0 && line[length - 1] == '\r' ? length - 1 : length);
-      result = smtp_client_reply_parser_feed_line (self->parser, line, length,
-                                                   &reply, &error);
+      done = feed_reply_line (self, line, length, &reply, &error);
       self->replies_start += length + 1;
-
-      switch (result)
+      if (done)
         {
-        case SMTP_CLIENT_REPLY_PARSE_MORE:
-          break;
-        case SMTP_CLIENT_REPLY_PARSE_COMPLETE:
-          reply_done (self, reply, NULL);
-          return TRUE;
-        case SMTP_CLIENT_REPLY_PARSE_ERROR:
-        default:
-          reply_done (self, NULL, error);
+          reply_done (self, reply, error);
           return TRUE;
         }
     }
