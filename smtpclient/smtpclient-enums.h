@@ -73,4 +73,35 @@ typedef enum
   SMTP_CLIENT_DSN_RETURN_HEADERS,
 } SmtpClientDsnReturn;
 
+/**
+ * SmtpClientDeliveryState:
+ * @SMTP_CLIENT_DELIVERY_STATE_PENDING: the delivery has not finished yet
+ * @SMTP_CLIENT_DELIVERY_STATE_NOT_SENT: the end of the message never reached
+ *   the server: it cannot have the message, and sending it again cannot
+ *   duplicate it
+ * @SMTP_CLIENT_DELIVERY_STATE_ACCEPTED: the server accepted the message
+ * @SMTP_CLIENT_DELIVERY_STATE_REFUSED: the server refused the message or its
+ *   envelope with a 4yz (transient) or 5yz (permanent) reply;
+ *   [method@SmtpClient.Task.get_reply_code] says which
+ * @SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN: the end of the message was sent but
+ *   no reply came (the connection was lost, timed out or was cancelled
+ *   after the final dot): the server may or may not have queued it, and
+ *   sending it again may deliver it twice
+ *
+ * Whether the server has the message, as far as the client can know.
+ * Every failed delivery ends in one of %SMTP_CLIENT_DELIVERY_STATE_NOT_SENT,
+ * %SMTP_CLIENT_DELIVERY_STATE_REFUSED or
+ * %SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN.
+ *
+ * Since: 1.0
+ */
+typedef enum
+{
+  SMTP_CLIENT_DELIVERY_STATE_PENDING,
+  SMTP_CLIENT_DELIVERY_STATE_NOT_SENT,
+  SMTP_CLIENT_DELIVERY_STATE_ACCEPTED,
+  SMTP_CLIENT_DELIVERY_STATE_REFUSED,
+  SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN,
+} SmtpClientDeliveryState;
+
 G_END_DECLS

@@ -42,6 +42,12 @@ char            *smtp_client_reply_to_string     (const SmtpClientReply *reply);
  * (multi-line texts joined with a space after the code). */
 char            *smtp_client_reply_to_one_line   (const SmtpClientReply *reply);
 
+/* @text (@length bytes, or -1 for NUL-terminated) made valid UTF-8, with
+ * every control character escaped: C0 and DEL as "\x1b", C1 as "\u009b",
+ * so that a terminal shows them and never acts on them.  Newly allocated. */
+char            *smtp_client_text_escape         (const char *text,
+                                                  gssize      length);
+
 /* Class of the reply: 1..5 (the first digit) */
 #define smtp_client_reply_get_class(r) ((r)->code / 100)
 
@@ -50,6 +56,41 @@ char            *smtp_client_reply_to_one_line   (const SmtpClientReply *reply);
 char            *smtp_client_reply_get_enhanced_code (const SmtpClientReply *reply);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpClientReply, smtp_client_reply_free)
+
+/* The commands (and the greeting) whose replies the client waits for */
+typedef enum
+{
+  SMTP_CLIENT_COMMAND_GREETING,
+  SMTP_CLIENT_COMMAND_EHLO,
+  SMTP_CLIENT_COMMAND_HELO,
+  SMTP_CLIENT_COMMAND_STARTTLS,
+  SMTP_CLIENT_COMMAND_AUTH,         /* AUTH and each response to a 334 */
+  SMTP_CLIENT_COMMAND_AUTH_CANCEL,  /* the client's "*" (RFC 4954 §4) */
+  SMTP_CLIENT_COMMAND_MAIL,
+  SMTP_CLIENT_COMMAND_RCPT,
+  SMTP_CLIENT_COMMAND_DATA,
+  SMTP_CLIENT_COMMAND_END,          /* the end of data, "." */
+  SMTP_CLIENT_COMMAND_RSET,
+  SMTP_CLIENT_COMMAND_NOOP,
+  SMTP_CLIENT_COMMAND_QUIT,
+  SMTP_CLIENT_N_COMMANDS
+} SmtpClientCommand;
+
+/* What a reply code means as the answer to a command (RFC 5321 §4.3.2:
+ * the exact codes, not the class) */
+typedef enum
+{
+  SMTP_CLIENT_VERDICT_SUCCESS,    /* e.g. 250 to MAIL, 251 to RCPT */
+  SMTP_CLIENT_VERDICT_CONTINUE,   /* 354 to DATA, 334 to AUTH */
+  SMTP_CLIENT_VERDICT_REFUSED,    /* 4yz or 5yz, but 421 */
+  SMTP_CLIENT_VERDICT_CLOSING,    /* 421: the server is closing */
+  SMTP_CLIENT_VERDICT_UNEXPECTED, /* anything else: a protocol error */
+} SmtpClientVerdict;
+
+SmtpClientVerdict smtp_client_reply_judge        (SmtpClientCommand command,
+                                                  guint             code);
+/* The command's name for messages and the log: "EHLO", "end of data" */
+const char       *smtp_client_command_get_name   (SmtpClientCommand command);
 
 typedef struct _SmtpClientReplyParser SmtpClientReplyParser;
 
@@ -104,6 +145,25 @@ guint64                 smtp_client_capabilities_get_size_limit (const SmtpClien
 /* AUTH mechanisms offered (also from the obsolete "AUTH=" form), upper-cased,
  * NULL-terminated; an empty vector when none. */
 GStrv                   smtp_client_capabilities_get_auth_mechanisms (const SmtpClientCapabilities *caps);
+
+/* The extensions the client uses, as flags */
+typedef enum
+{
+  SMTP_CLIENT_EXTENSION_PIPELINING          = 1 << 0,
+  SMTP_CLIENT_EXTENSION_SIZE                = 1 << 1,
+  SMTP_CLIENT_EXTENSION_8BITMIME            = 1 << 2,
+  SMTP_CLIENT_EXTENSION_SMTPUTF8            = 1 << 3,
+  SMTP_CLIENT_EXTENSION_DSN                 = 1 << 4,
+  SMTP_CLIENT_EXTENSION_STARTTLS            = 1 << 5,
+  SMTP_CLIENT_EXTENSION_AUTH                = 1 << 6,
+  SMTP_CLIENT_EXTENSION_ENHANCEDSTATUSCODES = 1 << 7,
+  SMTP_CLIENT_EXTENSION_CHUNKING            = 1 << 8,
+  SMTP_CLIENT_EXTENSION_BINARYMIME          = 1 << 9,
+  SMTP_CLIENT_EXTENSION_REQUIRETLS          = 1 << 10,
+} SmtpClientExtensions;
+
+/* Those of the extensions above that @caps offers; 0 for NULL (HELO) */
+SmtpClientExtensions    smtp_client_capabilities_get_extensions (const SmtpClientCapabilities *caps);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpClientCapabilities, smtp_client_capabilities_free)
 

@@ -157,26 +157,62 @@ smtp_client_reply_get_enhanced_code (const SmtpClientReply *reply)
   return g_strndup (first, length);
 }
 
-/* Appends @text with control characters turned into spaces and leading and
- * trailing spaces removed; nothing when that leaves nothing. */
+char *
+smtp_client_text_escape (const char *text,
+                         gssize      length)
+{
+  g_autofree char *valid = NULL;
+  GString *out;
+  const char *p;
+
+  g_return_val_if_fail (text != NULL || length == 0, NULL);
+
+  if (length < 0)
+    length = (gssize) strlen (text);
+
+  /* Nothing to escape: the common case, one scan */
+  for (p = text; p < text + length; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c < 0x20 || c == 0x7f || c >= 0x80)
+        break;
+    }
+  if (p == text + length)
+    return g_strndup (text, (gsize) length);
+
+  valid = g_utf8_make_valid (text, length);
+  out = g_string_sized_new ((gsize) length + 16);
+  for (p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\x%02x", (guint) c);
+      else if (c >= 0x80 && c < 0xa0)
+        /* C1 controls: a terminal takes U+009B for CSI */
+        g_string_append_printf (out, "\\u%04x", (guint) c);
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+    }
+
+  return g_string_free (out, FALSE);
+}
+
+/* Appends @text with control characters escaped and leading and trailing
+ * spaces removed; nothing when that leaves nothing. */
 static void
 append_printable_text (GString    *string,
                        const char *text)
 {
-  g_autofree char *copy = g_strdup (text);
+  g_autofree char *escaped = smtp_client_text_escape (text, -1);
 
-  for (char *p = copy; *p != '\0'; p++)
-    {
-      if ((guchar) *p < 0x20 || *p == 0x7f)
-        *p = ' ';
-    }
-
-  g_strstrip (copy);
-  if (*copy == '\0')
+  g_strstrip (escaped);
+  if (*escaped == '\0')
     return;
 
   g_string_append_c (string, ' ');
-  g_string_append (string, copy);
+  g_string_append (string, escaped);
 }
 
 /* Servers such as Gmail repeat the enhanced status code on every line of
@@ -661,4 +697,123 @@ smtp_client_capabilities_get_auth_mechanisms (
     g_strv_builder_add (builder, g_ptr_array_index (caps->auth_mechanisms, i));
 
   return g_strv_builder_end (builder);
+}
+
+SmtpClientExtensions
+smtp_client_capabilities_get_extensions (const SmtpClientCapabilities *caps)
+{
+  static const struct
+  {
+    const char           *keyword;
+    SmtpClientExtensions  flag;
+  } table[] = {
+    { "PIPELINING", SMTP_CLIENT_EXTENSION_PIPELINING },
+    { "SIZE", SMTP_CLIENT_EXTENSION_SIZE },
+    { "8BITMIME", SMTP_CLIENT_EXTENSION_8BITMIME },
+    { "SMTPUTF8", SMTP_CLIENT_EXTENSION_SMTPUTF8 },
+    { "DSN", SMTP_CLIENT_EXTENSION_DSN },
+    { "STARTTLS", SMTP_CLIENT_EXTENSION_STARTTLS },
+    { "AUTH", SMTP_CLIENT_EXTENSION_AUTH },
+    { "ENHANCEDSTATUSCODES", SMTP_CLIENT_EXTENSION_ENHANCEDSTATUSCODES },
+    { "CHUNKING", SMTP_CLIENT_EXTENSION_CHUNKING },
+    { "BINARYMIME", SMTP_CLIENT_EXTENSION_BINARYMIME },
+    { "REQUIRETLS", SMTP_CLIENT_EXTENSION_REQUIRETLS },
+  };
+  SmtpClientExtensions extensions = 0;
+
+  if (caps == NULL)
+    return 0;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
+    if (smtp_client_capabilities_has_extension (caps, table[i].keyword))
+      extensions |= table[i].flag;
+
+  /* The obsolete "AUTH=PLAIN LOGIN" form counts too */
+  if (caps->auth_mechanisms->len > 0)
+    extensions |= SMTP_CLIENT_EXTENSION_AUTH;
+
+  return extensions;
+}
+
+/* Commands and their replies */
+
+SmtpClientVerdict
+smtp_client_reply_judge (SmtpClientCommand command,
+                         guint             code)
+{
+  guint class = code / 100;
+
+  if (code == 421)
+    return SMTP_CLIENT_VERDICT_CLOSING;
+
+  if (class == 4 || class == 5)
+    return SMTP_CLIENT_VERDICT_REFUSED;
+
+  switch (command)
+    {
+    case SMTP_CLIENT_COMMAND_GREETING:
+    case SMTP_CLIENT_COMMAND_STARTTLS:
+      return code == 220 ? SMTP_CLIENT_VERDICT_SUCCESS
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_AUTH:
+      if (code == 235)
+        return SMTP_CLIENT_VERDICT_SUCCESS;
+      return code == 334 ? SMTP_CLIENT_VERDICT_CONTINUE
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_AUTH_CANCEL:
+      /* After "*" only a final reply (RFC 4954 §4): no 334 */
+      return code == 235 ? SMTP_CLIENT_VERDICT_SUCCESS
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_RCPT:
+      return code == 250 || code == 251 || code == 252
+             ? SMTP_CLIENT_VERDICT_SUCCESS : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_DATA:
+      return code == 354 ? SMTP_CLIENT_VERDICT_CONTINUE
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_QUIT:
+      return code == 221 ? SMTP_CLIENT_VERDICT_SUCCESS
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_COMMAND_EHLO:
+    case SMTP_CLIENT_COMMAND_HELO:
+    case SMTP_CLIENT_COMMAND_MAIL:
+    case SMTP_CLIENT_COMMAND_END:
+    case SMTP_CLIENT_COMMAND_RSET:
+    case SMTP_CLIENT_COMMAND_NOOP:
+      return code == 250 ? SMTP_CLIENT_VERDICT_SUCCESS
+                         : SMTP_CLIENT_VERDICT_UNEXPECTED;
+
+    case SMTP_CLIENT_N_COMMANDS:
+    default:
+      g_return_val_if_reached (SMTP_CLIENT_VERDICT_UNEXPECTED);
+    }
+}
+
+const char *
+smtp_client_command_get_name (SmtpClientCommand command)
+{
+  static const char * const names[SMTP_CLIENT_N_COMMANDS] = {
+    [SMTP_CLIENT_COMMAND_GREETING] = "greeting",
+    [SMTP_CLIENT_COMMAND_EHLO] = "EHLO",
+    [SMTP_CLIENT_COMMAND_HELO] = "HELO",
+    [SMTP_CLIENT_COMMAND_STARTTLS] = "STARTTLS",
+    [SMTP_CLIENT_COMMAND_AUTH] = "AUTH",
+    [SMTP_CLIENT_COMMAND_AUTH_CANCEL] = "AUTH",
+    [SMTP_CLIENT_COMMAND_MAIL] = "MAIL",
+    [SMTP_CLIENT_COMMAND_RCPT] = "RCPT",
+    [SMTP_CLIENT_COMMAND_DATA] = "DATA",
+    [SMTP_CLIENT_COMMAND_END] = "end of data",
+    [SMTP_CLIENT_COMMAND_RSET] = "RSET",
+    [SMTP_CLIENT_COMMAND_NOOP] = "NOOP",
+    [SMTP_CLIENT_COMMAND_QUIT] = "QUIT",
+  };
+
+  g_return_val_if_fail (command < SMTP_CLIENT_N_COMMANDS, "?");
+
+  return names[command];
 }

@@ -17,6 +17,16 @@ G_BEGIN_DECLS
 
 typedef struct _SmtpClientSasl SmtpClientSasl;
 
+/* Secrets: overwritten before they are freed, in a way the compiler does
+ * not optimise away.  Used for credentials and every buffer that held
+ * them, here and in the engine. */
+void            smtp_client_secret_wipe        (gpointer  data,
+                                                gsize     length);
+/* Wipe up to the NUL and free; NULL is fine */
+void            smtp_client_secret_free        (char     *text);
+/* Wipe the whole allocation and free */
+void            smtp_client_secret_free_string (GString  *string);
+
 /* TRUE if @mechanism (any case) is one we implement */
 gboolean        smtp_client_sasl_is_supported (const char *mechanism);
 

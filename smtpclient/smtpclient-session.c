@@ -1,4 +1,5 @@
-/* smtpclient-session.c: many messages over reused connections
+/* smtpclient-session.c: many messages over reused connections — and the
+ * one driver of every delivery
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,7 +12,6 @@
 #include "smtpclient-private.h"
 #include "smtpclient-session-private.h"
 #include "smtpclient-session.h"
-#include "smtpclient-task-private.h"
 
 /**
  * SmtpClientSession:
@@ -22,12 +22,14 @@
  *
  * A session holds the connection settings (the same properties as the
  * task, with the same names); a task that has a session uses the
- * session's settings and ignores its own.  The session opens up to
+ * session's settings and ignores its own (but its
+ * [property@SmtpClient.Task:debug], [property@SmtpClient.Task:alias] and
+ * [property@SmtpClient.Task:transaction-log] still apply to its own
+ * transaction).  The session opens up to
  * [property@SmtpClient.Session:max-connections] connections in parallel
  * and queues the other tasks; it resets a connection with `RSET` after a
- * failed transaction, reconnects after a dropped connection or a `421`
- * reply (the task in flight fails with its error, the queued ones go out
- * over a new connection), starts a fresh connection after
+ * failed transaction, opens a new one after a dropped connection or a
+ * `421`, starts a fresh connection after
  * [property@SmtpClient.Session:max-messages-per-connection] messages, and
  * closes idle connections with `QUIT` after
  * [property@SmtpClient.Session:idle-timeout] seconds or on
@@ -41,45 +43,34 @@
  * transaction log holds its own transaction (and the connection set-up,
  * for the task that opened the connection).
  *
- * Every task handed to a session ends with exactly one of its signals.
- * A task whose commands the server never answered, on a connection that
- * was lost, cannot have been delivered: it goes out again over the next
- * connection (once) rather than fail.  Cancelling a queued task takes just
- * that task out of the queue; disposing the session fails the tasks still
- * queued and in flight with %G_IO_ERROR_CANCELLED.
+ * Every task handed to a session ends with exactly one of its signals.  A
+ * task that failed in a way that left it
+ * %SMTP_CLIENT_DELIVERY_STATE_NOT_SENT, for a reason that may pass (the
+ * connection was refused, lost or timed out, a `421`, a 4yz refusal of
+ * the transaction as a whole), is tried again on a fresh connection, up to
+ * [property@SmtpClient.Session:max-retries] times; a task whose connection
+ * went away before any of its commands was sent goes to another one
+ * without that counting as an attempt.  Cancelling a queued task takes
+ * just that task out of the queue; disposing the session fails the tasks
+ * still queued and in flight with %G_IO_ERROR_CANCELLED.
  *
  * Since: 1.0
  */
 
 /* How the session works
  *
- * A task handed to the session becomes a Job: its send GTask and its
- * transaction.  Jobs wait in the session's queue until a connection takes
- * them.  Each connection lives in a Slot; a slot is OPENING (its first job,
- * the "opener", waits for it), OPEN, or CLOSING (saying QUIT).  A slot
- * that is closing still counts against max-connections, so the server
- * never sees more.  An open connection takes a job when it has none, or,
- * with PIPELINING, a second one, whose envelope goes out with the end of
- * the first one's content (see smtpclient-connection.c); a new connection
- * is opened rather than a second job given to a busy one while there is
- * room for one.
+ * A delivery handed to the session becomes a Job.  Jobs wait in the queue
+ * until a connection takes them, and in "waiting" until their next
+ * attempt is due.  Each connection lives in a Slot, which is its hooks'
+ * data: OPENING (set up for its first job, "the opener"), OPEN, or
+ * CLOSING (saying QUIT).  A closing slot still counts against
+ * max-connections, so the server never sees more.
  *
- * Every job ends exactly once, in job_complete(): success, failure, or
- * cancellation, whether it was queued, opening a connection or on one.
- * The one exception is a job whose connection was lost before the server
- * answered any of its commands and before the end of its content went out
- * (SmtpClientTransaction.may_retry): nothing can have been delivered, so
- * it goes back to the head of the queue, once, for the next connection.
- *
- * Slots are reference-counted: the session's slots array holds one
- * reference, and so does every pending operation on the slot's connection
- * (open, each transaction, QUIT), whose callback finds the session through
- * slot->session — NULL once the session is disposed.
+ * Every job ends exactly once, in job_complete(), whether it was queued,
+ * waiting or on a connection.  The engine reports every transaction it was
+ * given exactly once (the finished hook), and then the connection's end
+ * (the closed hook), after which the slot goes.
  */
-
-/* How many times a job is tried again after its connection was lost under
- * it (see may_retry) */
-#define MAX_RETRIES 1
 
 typedef struct _Slot Slot;
 
@@ -92,24 +83,25 @@ typedef enum
 
 typedef struct
 {
-  GTask                 *gtask;        /* the task's send GTask, owned */
-  SmtpClientTransaction *transaction;  /* the task's, valid until it ends */
-  GCancellable          *cancellable;  /* the GTask's */
-  gulong                 cancelled_id; /* while queued */
-  Slot                  *slot;         /* a reference, while on a connection */
-  guint                  retries;
-  gboolean               is_requeued;  /* back at the head of the queue */
+  SmtpClientTransaction   *transaction;
+  GCancellable            *cancellable;
+  gulong                   cancelled_id;  /* while queued or waiting */
+  SmtpClientDeliveredFunc  func;
+  gpointer                 user_data;
+  Slot                    *slot;          /* while on a connection */
+  gboolean                 is_opener;     /* it opened that connection */
+  gboolean                 is_requeued;   /* at the head of the queue */
+  GSource                  *retry_timer;   /* while waiting */
 } Job;
 
 struct _Slot
 {
-  gint                  ref_count;
-  SmtpClientSession    *session;       /* unowned; NULL once disposed */
+  SmtpClientSession    *session;
   SmtpClientConnection *connection;
   SlotState             state;
-  Job                  *opener;        /* while OPENING */
-  guint                 jobs;          /* transactions on the connection */
-  guint                 messages;      /* transactions it has been given */
+  guint                 jobs;           /* transactions on the connection */
+  guint                 messages;       /* transactions it was given */
+  gboolean              is_retiring;    /* takes no more; QUIT when idle */
   GSource              *idle_timer;
 };
 
@@ -121,9 +113,11 @@ struct _SmtpClientSession
   guint               max_connections;
   guint               idle_timeout;
   guint               max_messages_per_connection;
+  gboolean            is_one_shot;
 
   GQueue              queue;          /* of Job*, waiting for a connection */
-  GPtrArray          *slots;          /* of Slot*, a reference each */
+  GQueue              waiting;        /* of Job*, waiting for a retry */
+  GPtrArray          *slots;          /* of Slot* */
   GList              *close_tasks;    /* close_async callers waiting */
   GMainContext       *context;        /* the thread-default one at creation */
   gboolean            is_disposed;
@@ -166,22 +160,23 @@ smtp_client_session_new (void)
   return g_object_new (SMTP_CLIENT_TYPE_SESSION, NULL);
 }
 
+SmtpClientSession *
+smtp_client_session_new_one_shot (SmtpClientSettings *settings)
+{
+  SmtpClientSession *self = g_object_new (SMTP_CLIENT_TYPE_SESSION, NULL);
+
+  smtp_client_settings_unref (self->settings);
+  self->settings = smtp_client_settings_ref (settings);
+  self->is_one_shot = TRUE;
+  self->idle_timeout = 0;
+
+  return self;
+}
+
 SmtpClientSettings *
 smtp_client_session_dup_settings (SmtpClientSession *self)
 {
-  return smtp_client_settings_copy (self->settings);
-}
-
-gboolean
-smtp_client_session_accept_certificate (SmtpClientSession    *self,
-                                        GTlsCertificate      *certificate,
-                                        GTlsCertificateFlags  errors)
-{
-  gboolean accepted = FALSE;
-
-  g_signal_emit (self, signals[SIGNAL_ACCEPT_CERTIFICATE], 0, certificate,
-                 errors, &accepted);
-  return accepted;
+  return smtp_client_settings_ref (self->settings);
 }
 
 static GError *
@@ -189,6 +184,13 @@ session_closed_error (void)
 {
   return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                               _("The session was closed"));
+}
+
+static GError *
+cancelled_error (void)
+{
+  return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                              _("Operation was cancelled"));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -201,31 +203,38 @@ job_is_cancelled (Job *job)
          g_cancellable_is_cancelled (job->cancellable);
 }
 
-/* End @job: emit its task's signal and return its GTask.  @error:
- * transfer full, NULL for success.  @connection: the connection it used,
- * if any, for the last reply when the transaction has none (a failure in
- * the greeting or EHLO). */
 static void
-job_complete (Job                  *job,
-              SmtpClientConnection *connection,
-              GError               *error)
+job_stop_waiting (Job *job)
+{
+  if (job->cancelled_id != 0)
+    {
+      g_cancellable_disconnect (job->cancellable, job->cancelled_id);
+      job->cancelled_id = 0;
+    }
+  if (job->retry_timer != NULL)
+    {
+      g_source_destroy (job->retry_timer);
+      g_clear_pointer (&job->retry_timer, g_source_unref);
+    }
+}
+
+/* End @job: @error is transfer full, NULL for success.  The caller's
+ * callback may do anything, including disposing the session. */
+static void
+job_complete (Job    *job,
+              GError *error)
 {
   SmtpClientTransaction *transaction = job->transaction;
 
-  g_assert (job->cancelled_id == 0);
+  job_stop_waiting (job);
+  g_clear_object (&job->cancellable);
 
-  if (transaction->reply == NULL && connection != NULL &&
-      smtp_client_connection_get_reply_code (connection) != 0)
-    {
-      const char *reply = smtp_client_connection_get_reply (connection);
+  /* A job that never reached a server */
+  if (transaction->state == SMTP_CLIENT_DELIVERY_STATE_PENDING)
+    transaction->state = SMTP_CLIENT_DELIVERY_STATE_NOT_SENT;
 
-      transaction->reply_code =
-        smtp_client_connection_get_reply_code (connection);
-      transaction->reply = g_strdup (reply);
-    }
-
-  smtp_client_task_complete (job->gtask, error);
-  g_object_unref (job->gtask);
+  transaction->driver_data = NULL;
+  job->func (transaction, error, job->user_data);
   g_free (job);
 }
 
@@ -234,6 +243,7 @@ on_cancel_scan (gpointer user_data)
 {
   SmtpClientSession *self = user_data;
   GQueue cancelled = G_QUEUE_INIT;
+  GQueue *queues[] = { &self->queue, &self->waiting };
   Job *job;
 
   if (self->is_disposed)
@@ -241,41 +251,39 @@ on_cancel_scan (gpointer user_data)
 
   /* Take them all out first: completing one runs the task's handlers,
    * which may submit, cancel or close */
-  for (GList *l = self->queue.head; l != NULL; )
+  for (gsize i = 0; i < G_N_ELEMENTS (queues); i++)
     {
-      GList *next = l->next;
-
-      job = l->data;
-      if (job_is_cancelled (job))
+      for (GList *l = queues[i]->head; l != NULL; )
         {
-          g_queue_delete_link (&self->queue, l);
-          g_queue_push_tail (&cancelled, job);
+          GList *next = l->next;
+
+          job = l->data;
+          if (job_is_cancelled (job))
+            {
+              g_queue_delete_link (queues[i], l);
+              g_queue_push_tail (&cancelled, job);
+            }
+          l = next;
         }
-      l = next;
     }
 
   while ((job = g_queue_pop_head (&cancelled)) != NULL)
-    {
-      g_cancellable_disconnect (job->cancellable, job->cancelled_id);
-      job->cancelled_id = 0;
-      job_complete (job, NULL,
-                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                         _("Operation was cancelled")));
-    }
+    job_complete (job, cancelled_error ());
 
-  maybe_finish_close (self);
+  if (!self->is_disposed)
+    maybe_finish_close (self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-on_queued_cancelled (GCancellable *cancellable,
-                     gpointer      user_data)
+on_waiting_cancelled (GCancellable *cancellable,
+                      gpointer      user_data)
 {
   SmtpClientSession *self = user_data;
   GSource *source;
 
   /* Not from inside the emission, which may be in another thread: from
-   * the main context, where the queue is looked at */
+   * the main context, where the queues are looked at */
   source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, on_cancel_scan, g_object_ref (self),
@@ -285,18 +293,25 @@ on_queued_cancelled (GCancellable *cancellable,
   g_source_unref (source);
 }
 
-/* Queue @job at the tail, or, when it comes back from a lost connection,
- * at the head, behind those that came back before it: the jobs of one
- * connection return in their order, and keep it. */
+static void
+job_watch_cancellable (SmtpClientSession *self,
+                       Job               *job)
+{
+  if (job->cancellable != NULL && job->cancelled_id == 0)
+    job->cancelled_id = g_cancellable_connect (job->cancellable,
+                                               G_CALLBACK (on_waiting_cancelled),
+                                               self, NULL);
+}
+
+/* Queue @job at the tail, or, when it comes back from a connection, at the
+ * head, behind those that came back before it: the jobs of one connection
+ * return in their order, and keep it */
 static void
 job_enqueue (SmtpClientSession *self,
              Job               *job,
              gboolean           requeued)
 {
-  if (job->cancellable != NULL)
-    job->cancelled_id = g_cancellable_connect (job->cancellable,
-                                               G_CALLBACK (on_queued_cancelled),
-                                               self, NULL);
+  job_watch_cancellable (self, job);
   job->is_requeued = requeued;
   if (!requeued)
     {
@@ -321,24 +336,105 @@ job_dequeue (SmtpClientSession *self)
   Job *job = g_queue_pop_head (&self->queue);
 
   job->is_requeued = FALSE;
-  if (job->cancelled_id != 0)
-    {
-      g_cancellable_disconnect (job->cancellable, job->cancelled_id);
-      job->cancelled_id = 0;
-    }
+  job_stop_waiting (job);
 
   return job;
 }
 
 /* ---------------------------------------------------------------------- */
-/* Slots */
+/* Retries */
 
-static Slot *
-slot_ref (Slot *slot)
+typedef struct
 {
-  slot->ref_count++;
-  return slot;
+  SmtpClientSession *session;
+  Job               *job;
+} RetryDue;
+
+static gboolean
+on_retry_timer (gpointer user_data)
+{
+  RetryDue *due = user_data;
+  SmtpClientSession *self = due->session;
+  Job *job = due->job;
+
+  g_clear_pointer (&job->retry_timer, g_source_unref);
+  g_queue_remove (&self->waiting, job);
+  job_enqueue (self, job, TRUE);
+  dispatch (self);
+
+  return G_SOURCE_REMOVE;
 }
+
+/* Milliseconds before the attempt after @attempts ones: retry-delay,
+ * doubled for each further attempt, with ±20% of jitter */
+static guint
+retry_delay_ms (SmtpClientSession *self,
+                guint              attempts)
+{
+  gdouble delay = self->settings->retry_delay;
+
+  for (guint i = 1; i < attempts && delay < 3600.0 * 1000; i++)
+    delay *= 2;
+  delay *= g_random_double_range (0.8, 1.2);
+
+  return (guint) MIN (delay, 3600.0 * 1000);
+}
+
+/* @job failed with @error: TRUE if it goes out again (then it owns
+ * nothing of @error) */
+static gboolean
+job_try_again (SmtpClientSession *self,
+               Job               *job,
+               const GError      *error)
+{
+  SmtpClientTransaction *transaction = job->transaction;
+  g_autofree char *line = NULL;
+  RetryDue *due;
+  char number[16];
+
+  if (error == NULL || job_is_cancelled (job) ||
+      transaction->state != SMTP_CLIENT_DELIVERY_STATE_NOT_SENT)
+    return FALSE;
+
+  /* Its connection went away before the server answered any of it, and
+   * it was not the one in progress (a stale pooled connection; a
+   * transaction pipelined behind one that failed): another connection
+   * takes it, free of charge.  Only a connection's opener pays for a
+   * connection that fails before any transaction. */
+  if (!transaction->was_attempted && !job->is_opener &&
+      smtp_client_transaction_begin_attempt (transaction))
+    {
+      transaction->attempts--;
+      job_enqueue (self, job, TRUE);
+      return TRUE;
+    }
+
+  if (!transaction->is_transient ||
+      transaction->attempts > self->settings->max_retries ||
+      !smtp_client_transaction_begin_attempt (transaction))
+    return FALSE;
+
+  g_snprintf (number, sizeof number, "%u", transaction->attempts);
+  line = g_strconcat ("retry ", number, ": ", error->message, NULL);
+  smtp_client_transaction_log (transaction, transaction->debug, "-- ", line,
+                               -1);
+
+  due = g_new (RetryDue, 1);
+  due->session = self;
+  due->job = job;
+  job->retry_timer = g_timeout_source_new (retry_delay_ms (self,
+                                                           transaction->attempts));
+  g_source_set_callback (job->retry_timer, on_retry_timer, due, g_free);
+  g_source_set_static_name (job->retry_timer, "[smtpclient] retry");
+  g_source_attach (job->retry_timer, self->context);
+  job_watch_cancellable (self, job);
+  g_queue_push_tail (&self->waiting, job);
+
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slots */
 
 static void
 slot_stop_idle_timer (Slot *slot)
@@ -351,70 +447,20 @@ slot_stop_idle_timer (Slot *slot)
 }
 
 static void
-slot_unref (Slot *slot)
+slot_free (Slot *slot)
 {
-  if (--slot->ref_count > 0)
-    return;
-
-  g_assert (slot->opener == NULL && slot->jobs == 0);
   slot_stop_idle_timer (slot);
-  if (slot->connection != NULL)
-    {
-      smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
-      smtp_client_connection_set_accept_certificate_func (slot->connection,
-                                                          NULL, NULL);
-      smtp_client_connection_abort (slot->connection);
-      g_clear_object (&slot->connection);
-    }
+  g_clear_object (&slot->connection);
   g_free (slot);
 }
 
-/* Take @slot out of the pool and close its connection at once */
+/* Say QUIT on an idle slot; it leaves the pool when it is closed */
 static void
-slot_remove (SmtpClientSession *self,
-             Slot              *slot)
+slot_quit (Slot *slot)
 {
-  slot_stop_idle_timer (slot);
-  smtp_client_connection_abort (slot->connection);
-  g_ptr_array_remove (self->slots, slot);
-}
-
-static void
-on_slot_quit (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  Slot *slot = user_data;
-  SmtpClientSession *self = slot->session;
-
-  smtp_client_connection_quit_finish (SMTP_CLIENT_CONNECTION (source), result,
-                                      NULL);
-  if (self == NULL)
-    {
-      slot_unref (slot);
-      return;
-    }
-
-  g_object_ref (self);
-  slot_remove (self, slot);
-  slot_unref (slot);
-  /* A job may have been waiting for room */
-  dispatch (self);
-  maybe_finish_close (self);
-  g_object_unref (self);
-}
-
-/* Say QUIT on an idle slot; it leaves the pool when that is done */
-static void
-slot_quit (SmtpClientSession *self,
-           Slot              *slot)
-{
-  g_assert (slot->state == SLOT_OPEN && slot->jobs == 0);
-
   slot_stop_idle_timer (slot);
   slot->state = SLOT_CLOSING;
-  smtp_client_connection_quit_async (slot->connection, NULL, on_slot_quit,
-                                     slot_ref (slot));
+  smtp_client_connection_quit (slot->connection);
 }
 
 static gboolean
@@ -423,7 +469,7 @@ on_idle_timeout (gpointer user_data)
   Slot *slot = user_data;
 
   g_clear_pointer (&slot->idle_timer, g_source_unref);
-  slot_quit (slot->session, slot);
+  slot_quit (slot);
 
   return G_SOURCE_REMOVE;
 }
@@ -450,81 +496,38 @@ slot_has_messages_left (SmtpClientSession *self,
          slot->messages < self->max_messages_per_connection;
 }
 
-/* A job on @slot has ended: keep the slot, let it idle, or close it */
+static gboolean
+has_work (SmtpClientSession *self)
+{
+  if (!g_queue_is_empty (&self->queue) || !g_queue_is_empty (&self->waiting))
+    return TRUE;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = g_ptr_array_index (self->slots, i);
+
+      if (slot->jobs > 0)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* A job on @slot has ended, or the slot is ready: keep it, let it idle,
+ * or close it */
 static void
 slot_settle (SmtpClientSession *self,
              Slot              *slot)
 {
-  if (slot->state != SLOT_OPEN || slot->jobs > 0)
+  if (slot->state != SLOT_OPEN || slot->jobs > 0 ||
+      !smtp_client_connection_is_ready (slot->connection))
     return;
 
-  if (!smtp_client_connection_is_reusable (slot->connection))
-    slot_remove (self, slot);
-  else if (!slot_has_messages_left (self, slot) ||
-           (self->close_tasks != NULL && g_queue_is_empty (&self->queue)))
-    slot_quit (self, slot);
+  if (slot->is_retiring || !slot_has_messages_left (self, slot) ||
+      (self->close_tasks != NULL && !has_work (self)))
+    slot_quit (slot);
   else
     slot_start_idle_timer (self, slot);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Running jobs */
-
-static void
-on_transacted (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  Job *job = user_data;
-  Slot *slot = g_steal_pointer (&job->slot);
-  SmtpClientSession *self = slot->session;
-  GError *error = NULL;
-  gboolean retry;
-
-  smtp_client_connection_transact_finish (SMTP_CLIENT_CONNECTION (source),
-                                          result, &error);
-  slot->jobs--;
-
-  if (self == NULL)
-    {
-      /* Disposed: what did not make it is cancelled */
-      if (error != NULL)
-        {
-          g_clear_error (&error);
-          error = session_closed_error ();
-        }
-      job_complete (job, NULL, error);
-      slot_unref (slot);
-      return;
-    }
-
-  g_object_ref (self);
-
-  /* Nothing of it can have been delivered: it goes out over the next
-   * connection instead; free of charge when it had not even started */
-  retry = error != NULL && job->transaction->may_retry &&
-          !job_is_cancelled (job) &&
-          (!job->transaction->started || job->retries < MAX_RETRIES);
-
-  /* The pool first, so that the task's handlers see it settled */
-  slot_settle (self, slot);
-  slot_unref (slot);
-
-  if (retry)
-    {
-      g_clear_error (&error);
-      if (job->transaction->started)
-        job->retries++;
-      job_enqueue (self, job, TRUE);
-    }
-  else
-    {
-      job_complete (job, NULL, error);
-    }
-
-  dispatch (self);
-  maybe_finish_close (self);
-  g_object_unref (self);
 }
 
 /* Hand @job (out of the queue) to @slot's connection */
@@ -533,95 +536,41 @@ slot_run (SmtpClientSession *self,
           Slot              *slot,
           Job               *job)
 {
-  SmtpClientTask *task = g_task_get_source_object (job->gtask);
-
   slot_stop_idle_timer (slot);
   slot->jobs++;
   slot->messages++;
-  job->slot = slot_ref (slot);
-
-  /* The transaction's lines go to its own task's log: the connection
-   * keeps the log function it has when the transaction is handed over */
-  smtp_client_task_attach_connection (task, slot->connection);
-  smtp_client_connection_transact_async (slot->connection, job->transaction,
-                                         job->cancellable, on_transacted,
-                                         job);
-  smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
-  smtp_client_connection_set_accept_certificate_func (slot->connection, NULL,
-                                                      NULL);
+  job->slot = slot;
+  job->transaction->attempts++;
+  job->transaction->is_last = self->is_one_shot;
+  smtp_client_connection_transact (slot->connection, job->transaction,
+                                   job->cancellable);
 }
 
-static void
-on_slot_opened (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
-{
-  Slot *slot = user_data;
-  SmtpClientSession *self = slot->session;
-  Job *job = g_steal_pointer (&slot->opener);
-  GError *error = NULL;
-
-  smtp_client_connection_open_finish (SMTP_CLIENT_CONNECTION (source), result,
-                                      &error);
-
-  if (self == NULL)
-    {
-      /* Disposed while the connection opened */
-      g_clear_error (&error);
-      job_complete (job, slot->connection, session_closed_error ());
-      slot_unref (slot);
-      return;
-    }
-
-  g_object_ref (self);
-
-  if (error != NULL)
-    {
-      /* The job that opened it fails with the reason; the queued ones
-       * each try a connection of their own */
-      smtp_client_connection_set_log_func (slot->connection, NULL, NULL);
-      smtp_client_connection_set_accept_certificate_func (slot->connection,
-                                                          NULL, NULL);
-      slot_remove (self, slot);
-      job_complete (job, slot->connection, error);
-    }
-  else
-    {
-      slot->state = SLOT_OPEN;
-      slot_run (self, slot, job);
-    }
-
-  slot_unref (slot);
-  dispatch (self);
-  maybe_finish_close (self);
-  g_object_unref (self);
-}
+static const SmtpClientConnectionHooks connection_hooks;
 
 /* Open a new connection for @job (out of the queue) */
 static void
 slot_open (SmtpClientSession *self,
            Job               *job)
 {
-  SmtpClientTask *task = g_task_get_source_object (job->gtask);
   Slot *slot = g_new0 (Slot, 1);
 
-  slot->ref_count = 1;
   slot->session = self;
   slot->state = SLOT_OPENING;
-  slot->opener = job;
-  slot->connection = smtp_client_connection_new (self->settings);
+  slot->connection = smtp_client_connection_new (self->settings,
+                                                 &connection_hooks, slot);
   g_ptr_array_add (self->slots, slot);
 
-  /* The job that opens the connection gets the set-up in its log, and is
-   * asked about the server's certificate */
-  smtp_client_task_attach_connection (task, slot->connection);
-  smtp_client_connection_open_async (slot->connection, job->cancellable,
-                                     on_slot_opened, slot_ref (slot));
+  /* Its set-up goes to the opener's log; the opener is asked about the
+   * server's certificate */
+  slot_run (self, slot, job);
+  job->is_opener = TRUE;
+  smtp_client_connection_open (slot->connection);
 }
 
 /* The open slot that should take the next job: an idle one, else (when no
  * new connection may be opened) the one with the fewest jobs that can
- * pipeline one more; NULL if none. */
+ * pipeline one more; NULL if none */
 static Slot *
 find_slot (SmtpClientSession *self)
 {
@@ -631,7 +580,8 @@ find_slot (SmtpClientSession *self)
     {
       Slot *slot = g_ptr_array_index (self->slots, i);
 
-      if (slot->state != SLOT_OPEN || !slot_has_messages_left (self, slot) ||
+      if (slot->state != SLOT_OPEN || slot->is_retiring ||
+          !slot_has_messages_left (self, slot) ||
           !smtp_client_connection_can_transact (slot->connection))
         continue;
 
@@ -656,7 +606,12 @@ dispatch (SmtpClientSession *self)
       Slot *slot = find_slot (self);
 
       if (slot != NULL)
-        slot_run (self, slot, job_dequeue (self));
+        {
+          Job *job = job_dequeue (self);
+
+          job->is_opener = FALSE;
+          slot_run (self, slot, job);
+        }
       else if (self->slots->len < self->max_connections)
         slot_open (self, job_dequeue (self));
       else
@@ -664,28 +619,152 @@ dispatch (SmtpClientSession *self)
     }
 }
 
-void
-smtp_client_session_submit (SmtpClientSession     *self,
-                            GTask                 *gtask,
-                            SmtpClientTransaction *transaction)
-{
-  Job *job = g_new0 (Job, 1);
+/* ---------------------------------------------------------------------- */
+/* The connections' hooks */
 
-  job->gtask = g_object_ref (gtask);
-  job->transaction = transaction;
-  job->cancellable = g_task_get_cancellable (gtask);
+static void
+on_connection_ready (SmtpClientConnection *connection,
+                     gpointer              data)
+{
+  Slot *slot = data;
+  SmtpClientSession *self = slot->session;
+
+  if (slot->state == SLOT_OPENING)
+    slot->state = SLOT_OPEN;
+  dispatch (self);
+  slot_settle (self, slot);
+  maybe_finish_close (self);
+}
+
+static void
+on_connection_finished (SmtpClientConnection  *connection,
+                        SmtpClientTransaction *transaction,
+                        GError                *error,
+                        gpointer               data)
+{
+  Slot *slot = data;
+  SmtpClientSession *self = g_object_ref (slot->session);
+  Job *job = transaction->driver_data;
+
+  slot->jobs--;
+  job->slot = NULL;
 
   if (self->is_disposed)
     {
-      job_complete (job, NULL, session_closed_error ());
+      job_complete (job, error);
+      g_object_unref (self);
+      return;
+    }
+
+  /* A transient failure: this connection is done (a 421, a server at its
+   * limit); the next attempt goes to a fresh one */
+  if (error != NULL && transaction->is_transient)
+    slot->is_retiring = TRUE;
+
+  /* The pool first, so that the task's handlers see it settled */
+  slot_settle (self, slot);
+
+  if (job_try_again (self, job, error))
+    g_clear_error (&error);
+  else
+    job_complete (job, g_steal_pointer (&error));
+
+  if (!self->is_disposed)
+    {
+      dispatch (self);
+      maybe_finish_close (self);
+    }
+  g_object_unref (self);
+}
+
+static void
+on_connection_closed (SmtpClientConnection *connection,
+                      gpointer              data)
+{
+  Slot *slot = data;
+  SmtpClientSession *self = g_object_ref (slot->session);
+
+  g_ptr_array_remove (self->slots, slot);
+  if (!self->is_disposed)
+    {
+      /* A job may have been waiting for room */
+      dispatch (self);
+      maybe_finish_close (self);
+    }
+  g_object_unref (self);
+}
+
+static gboolean
+on_connection_accept_certificate (SmtpClientConnection  *connection,
+                                  SmtpClientTransaction *opener,
+                                  GTlsCertificate       *certificate,
+                                  GTlsCertificateFlags   errors,
+                                  gpointer               data)
+{
+  Slot *slot = data;
+  gboolean accepted = FALSE;
+
+  /* The task that opened the connection first, then the session */
+  if (opener != NULL && opener->accept_func != NULL &&
+      opener->accept_func (certificate, errors, opener->owner))
+    return TRUE;
+
+  g_signal_emit (slot->session, signals[SIGNAL_ACCEPT_CERTIFICATE], 0,
+                 certificate, errors, &accepted);
+  return accepted;
+}
+
+static const SmtpClientConnectionHooks connection_hooks = {
+  on_connection_ready,
+  on_connection_finished,
+  on_connection_closed,
+  on_connection_accept_certificate,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Delivering */
+
+static gboolean
+on_disposed_delivery (gpointer user_data)
+{
+  job_complete (user_data, session_closed_error ());
+  return G_SOURCE_REMOVE;
+}
+
+void
+smtp_client_session_deliver (SmtpClientSession       *self,
+                             SmtpClientTransaction   *transaction,
+                             GCancellable            *cancellable,
+                             SmtpClientDeliveredFunc  func,
+                             gpointer                 user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->transaction = transaction;
+  job->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  job->func = func;
+  job->user_data = user_data;
+  transaction->driver_data = job;
+  transaction->attempts = 0;
+  smtp_client_transaction_begin_attempt (transaction);
+
+  /* Told from the main loop, like every outcome */
+  if (self->is_disposed)
+    {
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, on_disposed_delivery, job, NULL);
+      g_source_set_static_name (source, "[smtpclient] session closed");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
       return;
     }
 
   if (job_is_cancelled (job))
     {
-      job_complete (job, NULL,
-                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                         _("Operation was cancelled")));
+      job_enqueue (self, job, FALSE);
+      on_waiting_cancelled (NULL, self);
       return;
     }
 
@@ -696,23 +775,6 @@ smtp_client_session_submit (SmtpClientSession     *self,
 /* ---------------------------------------------------------------------- */
 /* Close */
 
-static gboolean
-has_work (SmtpClientSession *self)
-{
-  if (!g_queue_is_empty (&self->queue))
-    return TRUE;
-
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      Slot *slot = g_ptr_array_index (self->slots, i);
-
-      if (slot->state == SLOT_OPENING || slot->jobs > 0)
-        return TRUE;
-    }
-
-  return FALSE;
-}
-
 static void
 maybe_finish_close (SmtpClientSession *self)
 {
@@ -721,13 +783,13 @@ maybe_finish_close (SmtpClientSession *self)
   if (self->close_tasks == NULL || has_work (self))
     return;
 
-  /* Every connection is idle: QUIT, and wait for the last to be done */
+  /* Every connection is idle: QUIT, and wait for the last to close */
   for (guint i = 0; i < self->slots->len; i++)
     {
       Slot *slot = g_ptr_array_index (self->slots, i);
 
-      if (slot->state == SLOT_OPEN)
-        slot_quit (self, slot);
+      if (slot->state != SLOT_CLOSING)
+        slot_quit (slot);
     }
 
   if (self->slots->len > 0)
@@ -903,33 +965,28 @@ static void
 smtp_client_session_dispose (GObject *object)
 {
   SmtpClientSession *self = SMTP_CLIENT_SESSION (object);
+  Job *job;
 
-  self->is_disposed = TRUE;
-
-  /* Queued tasks fail now; those on a connection fail as it closes (their
-   * callbacks find slot->session NULL) */
-  while (!g_queue_is_empty (&self->queue))
-    job_complete (job_dequeue (self), NULL, session_closed_error ());
-
-  while (self->slots->len > 0)
+  if (!self->is_disposed)
     {
-      Slot *slot = g_ptr_array_steal_index (self->slots, self->slots->len - 1);
+      self->is_disposed = TRUE;
 
-      slot->session = NULL;
-      slot_stop_idle_timer (slot);
-      if (slot->state == SLOT_OPEN && slot->jobs == 0 &&
-          smtp_client_connection_is_reusable (slot->connection))
+      /* Queued and waiting tasks fail now; those on a connection as it is
+       * detached (their outcome is kept when the server decided it) */
+      while ((job = g_queue_pop_head (&self->queue)) != NULL)
+        job_complete (job, session_closed_error ());
+      while ((job = g_queue_pop_head (&self->waiting)) != NULL)
+        job_complete (job, session_closed_error ());
+
+      while (self->slots->len > 0)
         {
-          /* Idle: a polite goodbye, which holds the slot until done */
-          slot->state = SLOT_CLOSING;
-          smtp_client_connection_quit_async (slot->connection, NULL,
-                                             on_slot_quit, slot_ref (slot));
+          Slot *slot = g_ptr_array_steal_index (self->slots,
+                                                self->slots->len - 1);
+
+          smtp_client_connection_detach (slot->connection,
+                                         session_closed_error ());
+          slot_free (slot);
         }
-      else if (slot->state != SLOT_CLOSING)
-        {
-          smtp_client_connection_abort (slot->connection);
-        }
-      slot_unref (slot);
     }
 
   if (self->close_tasks != NULL)
@@ -1038,5 +1095,6 @@ smtp_client_session_init (SmtpClientSession *self)
   self->idle_timeout = 30;
   self->context = g_main_context_ref_thread_default ();
   g_queue_init (&self->queue);
-  self->slots = g_ptr_array_new_with_free_func ((GDestroyNotify) slot_unref);
+  g_queue_init (&self->waiting);
+  self->slots = g_ptr_array_new_with_free_func ((GDestroyNotify) slot_free);
 }

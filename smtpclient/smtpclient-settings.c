@@ -5,7 +5,9 @@
 
 #include "config.h"
 
-#include "smtpclient-connection-private.h"
+#include <string.h>
+
+#include "smtpclient-settings-private.h"
 #include "smtpclient-enum-types.h"
 #include "smtpclient-error.h"
 #include "smtpclient-private.h"
@@ -21,6 +23,8 @@ smtp_client_settings_new (void)
   settings->timeout = 30;
   settings->my_hostname = g_strdup ("localhost");
   settings->security = SMTP_CLIENT_SECURITY_NONE;
+  settings->max_retries = 2;
+  settings->retry_delay = 1000;
 
   return settings;
 }
@@ -43,15 +47,10 @@ smtp_client_settings_unref (SmtpClientSettings *settings)
   g_free (settings->bind_address);
   g_free (settings->auth_mechanism);
   g_free (settings->auth_user);
-  if (settings->auth_password != NULL)
-    {
-      memset (settings->auth_password, 0, strlen (settings->auth_password));
-      g_free (settings->auth_password);
-    }
+  smtp_client_secret_free (settings->auth_password);
   g_clear_object (&settings->tls_database);
   g_clear_object (&settings->tls_certificate);
   g_clear_object (&settings->proxy_resolver);
-  g_free (settings->alias);
   g_free (settings);
 }
 
@@ -173,8 +172,8 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
   g_set_object (&copy->tls_database, settings->tls_database);
   g_set_object (&copy->tls_certificate, settings->tls_certificate);
   g_set_object (&copy->proxy_resolver, settings->proxy_resolver);
-  copy->debug = settings->debug;
-  copy->alias = g_strdup (settings->alias);
+  copy->max_retries = settings->max_retries;
+  copy->retry_delay = settings->retry_delay;
 
   return copy;
 }
@@ -501,6 +500,55 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * Since: 1.0
  */
 
+/**
+ * SmtpClientTask:max-retries:
+ *
+ * How many times a delivery is tried again, on a fresh connection, after
+ * a transient failure that left the message
+ * %SMTP_CLIENT_DELIVERY_STATE_NOT_SENT: the connection was refused, lost or
+ * timed out before the end of the message, a `421`, or a 4yz reply to the
+ * greeting, `EHLO`, `MAIL`, `DATA` or to every `RCPT`.  A refusal (5yz), a
+ * failed authentication, a TLS or certificate error, a bad setting, an
+ * %SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN outcome and a cancellation are
+ * never tried again.  See [method@SmtpClient.Task.get_attempts].
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:retry-delay:
+ *
+ * Milliseconds to wait before the first retry; the wait doubles for each
+ * further one, with 20% of random jitter either way.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:max-retries:
+ *
+ * How many times a task is tried again, on a fresh connection, after a
+ * transient failure that left it %SMTP_CLIENT_DELIVERY_STATE_NOT_SENT
+ * (see [property@SmtpClient.Task:max-retries]).
+ *
+ * It applies to every task of the session; the tasks' own setting is
+ * ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:retry-delay:
+ *
+ * Milliseconds to wait before the first retry of a task; the wait doubles
+ * for each further one, with 20% of random jitter either way.
+ *
+ * It applies to every task of the session; the tasks' own setting is
+ * ignored.
+ *
+ * Since: 1.0
+ */
+
 void
 smtp_client_settings_install_properties (GObjectClass  *klass,
                                          guint          first_prop_id,
@@ -540,6 +588,11 @@ smtp_client_settings_install_properties (GObjectClass  *klass,
   pspecs[SETTINGS_PROP_PROXY_RESOLVER] =
     g_param_spec_object ("proxy-resolver", NULL, NULL, G_TYPE_PROXY_RESOLVER,
                          flags);
+
+  pspecs[SETTINGS_PROP_MAX_RETRIES] =
+    g_param_spec_uint ("max-retries", NULL, NULL, 0, 100, 2, flags);
+  pspecs[SETTINGS_PROP_RETRY_DELAY] =
+    g_param_spec_uint ("retry-delay", NULL, NULL, 0, 3600 * 1000, 1000, flags);
 
   for (guint i = 0; i < N_SETTINGS_PROPS; i++)
     g_object_class_install_property (klass, first_prop_id + i, pspecs[i]);
@@ -599,9 +652,7 @@ smtp_client_settings_set_property (SmtpClientSettings *settings,
     case SETTINGS_PROP_AUTH_PASSWORD:
       if (g_strcmp0 (settings->auth_password, g_value_get_string (value)) == 0)
         return FALSE;
-      if (settings->auth_password != NULL)
-        memset (settings->auth_password, 0, strlen (settings->auth_password));
-      g_free (settings->auth_password);
+      smtp_client_secret_free (settings->auth_password);
       settings->auth_password = g_value_dup_string (value);
       return TRUE;
     case SETTINGS_PROP_TLS_DATABASE:
@@ -610,6 +661,10 @@ smtp_client_settings_set_property (SmtpClientSettings *settings,
       return g_set_object (&settings->tls_certificate, g_value_get_object (value));
     case SETTINGS_PROP_PROXY_RESOLVER:
       return g_set_object (&settings->proxy_resolver, g_value_get_object (value));
+    case SETTINGS_PROP_MAX_RETRIES:
+      return replace_uint (&settings->max_retries, g_value_get_uint (value));
+    case SETTINGS_PROP_RETRY_DELAY:
+      return replace_uint (&settings->retry_delay, g_value_get_uint (value));
     case N_SETTINGS_PROPS:
     default:
       g_assert_not_reached ();
@@ -664,6 +719,12 @@ smtp_client_settings_get_property (const SmtpClientSettings *settings,
       break;
     case SETTINGS_PROP_PROXY_RESOLVER:
       g_value_set_object (value, settings->proxy_resolver);
+      break;
+    case SETTINGS_PROP_MAX_RETRIES:
+      g_value_set_uint (value, settings->max_retries);
+      break;
+    case SETTINGS_PROP_RETRY_DELAY:
+      g_value_set_uint (value, settings->retry_delay);
       break;
     case N_SETTINGS_PROPS:
     default:

@@ -7,13 +7,12 @@
 
 #include <string.h>
 
-#include "smtpclient-connection-private.h"
 #include "smtpclient-data-stream-private.h"
 #include "smtpclient-enum-types.h"
+#include "smtpclient-envelope-private.h"
 #include "smtpclient-error.h"
 #include "smtpclient-private.h"
 #include "smtpclient-session-private.h"
-#include "smtpclient-task-private.h"
 #include "smtpclient-task.h"
 
 /**
@@ -49,29 +48,36 @@
 
 struct _SmtpClientTask
 {
-  GObject              parent_instance;
+  GObject                  parent_instance;
 
   /* Properties */
-  SmtpClientSettings  *settings;     /* server, port, ..., debug, alias */
-  char                *from;
-  GStrv                to;
-  GBytes              *body;
-  GVariant            *context;
-  GFile               *message_file;
-  GInputStream        *input_stream;
-  gboolean             transaction_log;
-  gboolean             allow_refused_recipients;
-  SmtpClientDsnNotify  dsn_notify;
-  SmtpClientDsnReturn  dsn_return;
-  char                *dsn_envelope_id;
-  SmtpClientSession   *session;
+  SmtpClientSettings      *settings;     /* server, port, ... */
+  char                    *from;
+  GStrv                    to;
+  GBytes                  *body;
+  guint                    debug;
+  char                    *alias;
+  GVariant                *context;
+  GFile                   *message_file;
+  GInputStream            *input_stream;
+  gboolean                 transaction_log;
+  gboolean                 allow_refused_recipients;
+  SmtpClientDsnNotify      dsn_notify;
+  SmtpClientDsnReturn      dsn_return;
+  char                    *dsn_envelope_id;
+  SmtpClientSession       *session;
 
   /* Outcome */
-  gboolean             sent;
-  GString             *log;
-  guint                reply_code;
-  char                *reply;
-  GStrv                refused;
+  gboolean                 sent;
+  GString                 *log;
+  guint                    reply_code;
+  char                    *reply;
+  GStrv                    refused;
+  SmtpClientDeliveryState  delivery_state;
+  guint                    attempts;
+  GStrv                    recipients;        /* as sent */
+  guint                   *recipient_codes;
+  GStrv                    recipient_replies; /* "" for none */
 };
 
 enum {
@@ -90,6 +96,7 @@ enum {
   PROP_DSN_RETURN,
   PROP_DSN_ENVELOPE_ID,
   PROP_SESSION,
+  PROP_DELIVERY_STATE,
   PROP_FIRST_SETTING,
   N_PROPS = PROP_FIRST_SETTING + N_SETTINGS_PROPS
 };
@@ -107,29 +114,34 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (SmtpClientTask, smtp_client_task, G_TYPE_OBJECT)
 
-/* State of one delivery, the GTask's task data */
+/* One delivery, the send GTask's task data */
 typedef struct
 {
-  SmtpClientSettings    *settings;
-  SmtpClientConnection  *connection;
-  SmtpClientTransaction  transaction;
-  GInputStream          *content;
-  GStrv                  recipients;
-  char                  *from;
-  char                  *envelope_id;
-  GError                *error;       /* waiting for QUIT to finish */
+  SmtpClientTransaction *transaction;
+  SmtpClientSettings    *settings;   /* those the delivery uses */
+  SmtpClientSession     *session;    /* the task's, or a private one */
+  gboolean               is_one_shot;
+  GError                *error;      /* the outcome, while it closes */
+  GSource               *cancel_source; /* while it closes */
 } Delivery;
+
+static void
+delivery_stop_cancel_source (Delivery *delivery)
+{
+  if (delivery->cancel_source != NULL)
+    {
+      g_source_destroy (delivery->cancel_source);
+      g_clear_pointer (&delivery->cancel_source, g_source_unref);
+    }
+}
 
 static void
 delivery_free (Delivery *delivery)
 {
+  delivery_stop_cancel_source (delivery);
+  smtp_client_transaction_unref (delivery->transaction);
   g_clear_pointer (&delivery->settings, smtp_client_settings_unref);
-  g_clear_object (&delivery->connection);
-  smtp_client_transaction_clear (&delivery->transaction);
-  g_clear_object (&delivery->content);
-  g_clear_pointer (&delivery->recipients, g_strfreev);
-  g_clear_pointer (&delivery->from, g_free);
-  g_clear_pointer (&delivery->envelope_id, g_free);
+  g_clear_object (&delivery->session);
   g_clear_error (&delivery->error);
   g_free (delivery);
 }
@@ -154,56 +166,19 @@ smtp_client_task_new (void)
 /* Validation */
 
 static gboolean
-validate_address (const char  *address,
-                  gboolean     may_be_empty,
-                  GError     **error)
-{
-  if (*address == '\0' && !may_be_empty)
-    {
-      g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
-                           _("A recipient address is empty"));
-      return FALSE;
-    }
-
-  if (!g_utf8_validate (address, -1, NULL))
-    {
-      g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
-                           _("An address is not valid UTF-8"));
-      return FALSE;
-    }
-
-  for (const char *p = address; *p != '\0'; p++)
-    {
-      guchar c = *p;
-
-      if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == ' ')
-        {
-          g_autofree char *shown = g_strescape (address, NULL);
-
-          g_set_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
-                       _("The address “%s” contains a character that is not "
-                         "allowed (a control character, a space, “<” or "
-                         "“>”): give the bare address"), shown);
-          return FALSE;
-        }
-    }
-
-  return TRUE;
-}
-
-static gboolean
 validate_task (SmtpClientTask      *self,
                SmtpClientSettings  *settings,
                GError             **error)
 {
-  if (self->from == NULL || !validate_address (self->from, TRUE, error))
+  if (self->from == NULL)
     {
-      if (self->from == NULL)
-        g_set_error_literal (error, SMTP_CLIENT_ERROR,
-                             SMTP_CLIENT_ERROR_CONFIGURE,
-                             _("No sender address is set"));
+      g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
+                           _("No sender address is set"));
       return FALSE;
     }
+
+  if (!smtp_client_address_validate (self->from, TRUE, error))
+    return FALSE;
 
   if (self->to == NULL || self->to[0] == NULL)
     {
@@ -213,7 +188,7 @@ validate_task (SmtpClientTask      *self,
     }
 
   for (guint i = 0; self->to[i] != NULL; i++)
-    if (!validate_address (self->to[i], FALSE, error))
+    if (!smtp_client_address_validate (self->to[i], FALSE, error))
       return FALSE;
 
   if ((self->dsn_notify & SMTP_CLIENT_DSN_NOTIFY_NEVER) &&
@@ -245,34 +220,81 @@ validate_task (SmtpClientTask      *self,
 /* Outcome */
 
 static void
+set_delivery_state (SmtpClientTask          *self,
+                    SmtpClientDeliveryState  state)
+{
+  if (self->delivery_state == state)
+    return;
+
+  self->delivery_state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DELIVERY_STATE]);
+}
+
+/* The outcome of the transaction becomes the task's */
+static void
+take_outcome (SmtpClientTask        *self,
+              SmtpClientTransaction *transaction)
+{
+  self->reply_code = transaction->reply_code;
+  g_free (self->reply);
+  self->reply = g_strdup (transaction->reply);
+  self->attempts = transaction->attempts;
+
+  g_strfreev (self->refused);
+  self->refused = g_new0 (char *, transaction->refused->len + 1);
+  for (guint i = 0; i < transaction->refused->len; i++)
+    self->refused[i] = g_strdup (g_ptr_array_index (transaction->refused, i));
+
+  g_strfreev (self->recipients);
+  g_free (self->recipient_codes);
+  g_strfreev (self->recipient_replies);
+  self->recipients = g_strdupv (transaction->recipients);
+  self->recipient_codes = g_new0 (guint, transaction->n_recipients + 1);
+  self->recipient_replies = g_new0 (char *, transaction->n_recipients + 1);
+  for (guint i = 0; i < transaction->n_recipients; i++)
+    {
+      const char *reply = NULL;
+
+      if (transaction->recipient_codes != NULL)
+        {
+          self->recipient_codes[i] = transaction->recipient_codes[i];
+          reply = transaction->recipient_replies[i];
+        }
+      self->recipient_replies[i] = g_strdup (reply != NULL ? reply : "");
+    }
+}
+
+/* Emit the one signal and return the GTask.  @error: transfer full, NULL
+ * for success. */
+static void
 finish_delivery (GTask  *gtask,
                  GError *error)
 {
   SmtpClientTask *self = g_task_get_source_object (gtask);
   Delivery *delivery = g_task_get_task_data (gtask);
   const char *log = self->transaction_log ? self->log->str : NULL;
+  SmtpClientTransaction *transaction = delivery->transaction;
+  SmtpClientDeliveryState state = transaction->state;
 
-  if (delivery->transaction.reply != NULL)
+  if (state == SMTP_CLIENT_DELIVERY_STATE_PENDING)
+    /* It never reached a server (a setting, the content, cancelled) */
+    state = SMTP_CLIENT_DELIVERY_STATE_NOT_SENT;
+  take_outcome (self, transaction);
+
+  if (self->debug > 0)
     {
-      self->reply_code = delivery->transaction.reply_code;
-      g_free (self->reply);
-      self->reply = g_strdup (delivery->transaction.reply);
+      if (self->alias != NULL)
+        g_debug ("[%s] %s", self->alias,
+                 error == NULL ? "delivered" : error->message);
+      else
+        g_debug ("%s", error == NULL ? "delivered" : error->message);
     }
 
-  if (delivery->transaction.refused != NULL)
-    {
-      g_strfreev (self->refused);
-      g_ptr_array_add (delivery->transaction.refused, NULL);
-      self->refused = (GStrv) g_ptr_array_steal (delivery->transaction.refused,
-                                                 NULL);
-      g_clear_pointer (&delivery->transaction.refused, g_ptr_array_unref);
-    }
+  set_delivery_state (self, error == NULL ? SMTP_CLIENT_DELIVERY_STATE_ACCEPTED
+                                          : state);
 
-  if (delivery->settings != NULL && delivery->settings->debug > 0)
-    g_debug ("%s%s%s%s", delivery->settings->alias ? "[" : "",
-             delivery->settings->alias ? delivery->settings->alias : "",
-             delivery->settings->alias ? "] " : "",
-             error == NULL ? "delivered" : error->message);
+  /* The log is complete: nothing more reaches the task */
+  smtp_client_transaction_clear_hooks (transaction);
 
   if (error == NULL)
     {
@@ -287,96 +309,68 @@ finish_delivery (GTask  *gtask,
 }
 
 static void
-on_quit_done (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+on_session_closed (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
 {
   g_autoptr(GTask) gtask = user_data;
   Delivery *delivery = g_task_get_task_data (gtask);
 
-  smtp_client_connection_quit_finish (SMTP_CLIENT_CONNECTION (source), result,
-                                      NULL);
+  smtp_client_session_close_finish (SMTP_CLIENT_SESSION (source), result, NULL);
+  delivery_stop_cancel_source (delivery);
   finish_delivery (gtask, g_steal_pointer (&delivery->error));
 }
 
-/* Say goodbye when the connection allows it, then report @error (NULL
- * for success). */
-static void
-end_delivery (GTask  *gtask,
-              GError *error)
+static gboolean
+on_cancel_close (GCancellable *cancellable,
+                 gpointer      user_data)
 {
+  GTask *gtask = user_data;
   Delivery *delivery = g_task_get_task_data (gtask);
 
-  /* A failure before the transaction (greeting, EHLO, AUTH): the reply
-   * that caused it, not the answer to QUIT, is the task's last reply */
-  if (delivery->connection != NULL && delivery->transaction.reply == NULL &&
-      smtp_client_connection_get_reply_code (delivery->connection) != 0)
-    {
-      delivery->transaction.reply_code =
-        smtp_client_connection_get_reply_code (delivery->connection);
-      delivery->transaction.reply =
-        g_strdup (smtp_client_connection_get_reply (delivery->connection));
-    }
+  /* Not worth waiting for QUIT: drop the connection (the outcome stays) */
+  g_clear_pointer (&delivery->cancel_source, g_source_unref);
+  g_object_run_dispose (G_OBJECT (delivery->session));
 
-  if (delivery->connection != NULL &&
-      smtp_client_connection_is_reusable (delivery->connection))
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_delivered (SmtpClientTransaction *transaction,
+              GError                *error,
+              gpointer               user_data)
+{
+  GTask *gtask = user_data;
+  Delivery *delivery = g_task_get_task_data (gtask);
+  GCancellable *cancellable = g_task_get_cancellable (gtask);
+
+  if (!delivery->is_one_shot)
     {
-      delivery->error = error;
-      smtp_client_connection_quit_async (delivery->connection, NULL,
-                                         on_quit_done, g_object_ref (gtask));
+      finish_delivery (gtask, error);
+      g_object_unref (gtask);
       return;
     }
 
-  if (delivery->connection != NULL)
-    smtp_client_connection_abort (delivery->connection);
-  finish_delivery (gtask, error);
-}
-
-void
-smtp_client_task_complete (GTask  *gtask,
-                           GError *error)
-{
-  finish_delivery (gtask, error);
+  /* Our own connection: QUIT before telling (the task's log holds the
+   * goodbye); a cancellation meanwhile drops the connection, and the
+   * outcome stays what the transaction decided */
+  delivery->error = error;
+  if (cancellable != NULL)
+    {
+      delivery->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (delivery->cancel_source,
+                             (GSourceFunc) (void (*) (void)) on_cancel_close,
+                             gtask, NULL);
+      g_source_set_static_name (delivery->cancel_source,
+                                "[smtpclient] cancel QUIT");
+      g_source_attach (delivery->cancel_source, g_task_get_context (gtask));
+    }
+  smtp_client_session_close_async (delivery->session, NULL, on_session_closed,
+                                   gtask);
 }
 
 /* ---------------------------------------------------------------------- */
-/* Delivery over our own connection */
-
-static void
-on_transacted (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  g_autoptr(GTask) gtask = user_data;
-  GError *error = NULL;
-
-  smtp_client_connection_transact_finish (SMTP_CLIENT_CONNECTION (source),
-                                          result, &error);
-  end_delivery (gtask, error);
-}
-
-static void
-on_opened (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  g_autoptr(GTask) gtask = user_data;
-  Delivery *delivery = g_task_get_task_data (gtask);
-  GError *error = NULL;
-
-  if (!smtp_client_connection_open_finish (SMTP_CLIENT_CONNECTION (source),
-                                           result, &error))
-    {
-      end_delivery (gtask, error);
-      return;
-    }
-
-  smtp_client_connection_transact_async (delivery->connection,
-                                         &delivery->transaction,
-                                         g_task_get_cancellable (gtask),
-                                         on_transacted,
-                                         g_object_ref (gtask));
-}
+/* Hooks of the transaction */
 
 static void
 on_log_line (const char *line,
@@ -409,52 +403,32 @@ on_accept_certificate (GTlsCertificate      *certificate,
 
   g_signal_emit (self, signals[SIGNAL_ACCEPT_CERTIFICATE], 0, certificate,
                  errors, &accepted);
-  if (!accepted && self->session != NULL)
-    accepted = smtp_client_session_accept_certificate (self->session,
-                                                       certificate, errors);
-
   return accepted;
 }
 
-/* Called by the session when it runs the task over one of its
- * connections, and by the task itself for its own connection. */
-void
-smtp_client_task_attach_connection (SmtpClientTask       *self,
-                                    SmtpClientConnection *connection)
+/* ---------------------------------------------------------------------- */
+/* Delivery */
+
+static void
+deliver (GTask *gtask)
 {
-  smtp_client_connection_set_log_func (connection,
-                                       self->transaction_log ? on_log_line : NULL,
-                                       self);
-  smtp_client_connection_set_accept_certificate_func (connection,
-                                                      on_accept_certificate,
-                                                      self);
+  Delivery *delivery = g_task_get_task_data (gtask);
+
+  smtp_client_session_deliver (delivery->session, delivery->transaction,
+                               g_task_get_cancellable (gtask), on_delivered,
+                               g_object_ref (gtask));
 }
 
 static void
-start_transfer (GTask *gtask)
+fail_before_delivery (GTask  *gtask,
+                      GError *error)
 {
-  SmtpClientTask *self = g_task_get_source_object (gtask);
   Delivery *delivery = g_task_get_task_data (gtask);
 
-  delivery->transaction.content = delivery->content;
-  delivery->transaction.progress_func = on_progress;
-  delivery->transaction.progress_data = self;
-
-  if (self->session != NULL)
-    {
-      smtp_client_session_submit (self->session, gtask,
-                                  &delivery->transaction);
-      return;
-    }
-
-  delivery->connection = smtp_client_connection_new (delivery->settings);
-  smtp_client_task_attach_connection (self, delivery->connection);
-  smtp_client_connection_open_async (delivery->connection,
-                                     g_task_get_cancellable (gtask),
-                                     on_opened, g_object_ref (gtask));
+  /* Nothing was opened: no connection to close */
+  delivery->is_one_shot = FALSE;
+  finish_delivery (gtask, error);
 }
-
-/* Content */
 
 static void
 on_file_info (GObject      *source,
@@ -469,19 +443,20 @@ on_file_info (GObject      *source,
                                                 result, NULL);
   if (info != NULL &&
       g_file_info_has_attribute (info, G_FILE_ATTRIBUTE_STANDARD_SIZE))
-    delivery->transaction.content_size = g_file_info_get_size (info);
+    delivery->transaction->content_size = g_file_info_get_size (info);
 
-  start_transfer (gtask);
+  deliver (gtask);
 }
 
+/* A file stream's size, when it is a file */
 static void
 query_stream_size (GTask *gtask)
 {
   Delivery *delivery = g_task_get_task_data (gtask);
 
-  if (G_IS_FILE_INPUT_STREAM (delivery->content))
+  if (G_IS_FILE_INPUT_STREAM (delivery->transaction->content))
     {
-      g_file_input_stream_query_info_async (G_FILE_INPUT_STREAM (delivery->content),
+      g_file_input_stream_query_info_async (G_FILE_INPUT_STREAM (delivery->transaction->content),
                                             G_FILE_ATTRIBUTE_STANDARD_SIZE,
                                             G_PRIORITY_DEFAULT,
                                             g_task_get_cancellable (gtask),
@@ -490,7 +465,7 @@ query_stream_size (GTask *gtask)
       return;
     }
 
-  start_transfer (gtask);
+  deliver (gtask);
 }
 
 static void
@@ -502,26 +477,28 @@ on_file_opened (GObject      *source,
   Delivery *delivery = g_task_get_task_data (gtask);
   g_autoptr(GError) error = NULL;
   g_autofree char *name = NULL;
+  GFileInputStream *stream;
 
-  delivery->content = G_INPUT_STREAM (g_file_read_finish (G_FILE (source),
-                                                          result, &error));
-  if (delivery->content == NULL)
+  stream = g_file_read_finish (G_FILE (source), result, &error);
+  if (stream == NULL)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          finish_delivery (gtask, g_steal_pointer (&error));
+          fail_before_delivery (gtask, g_steal_pointer (&error));
           return;
         }
 
       name = g_file_get_parse_name (G_FILE (source));
-      finish_delivery (gtask, g_error_new (SMTP_CLIENT_ERROR,
-                                           SMTP_CLIENT_ERROR_MESSAGE_FILE,
-                                           _("Could not open the message file "
-                                             "“%s”: %s"),
-                                           name, error->message));
+      fail_before_delivery (gtask,
+                            g_error_new (SMTP_CLIENT_ERROR,
+                                         SMTP_CLIENT_ERROR_MESSAGE_FILE,
+                                         _("Could not open the message file "
+                                           "“%s”: %s"),
+                                         name, error->message));
       return;
     }
 
+  delivery->transaction->content = G_INPUT_STREAM (stream);
   query_stream_size (gtask);
 }
 
@@ -531,29 +508,20 @@ start_delivery (gpointer user_data)
   GTask *gtask = user_data;
   SmtpClientTask *self = g_task_get_source_object (gtask);
   Delivery *delivery = g_task_get_task_data (gtask);
+  SmtpClientTransaction *transaction = delivery->transaction;
   GError *error = NULL;
 
-  if (g_task_return_error_if_cancelled (gtask))
+  if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (gtask),
+                                            &error) ||
+      !validate_task (self, delivery->settings, &error))
     {
-      /* The signal is still owed */
-      g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR,
-                                                         G_IO_ERROR_CANCELLED,
-                                                         _("Operation was cancelled"));
-
-      g_signal_emit (self, signals[SIGNAL_FAILED], 0, self->context, cancelled,
-                     self->transaction_log ? self->log->str : NULL);
-      return G_SOURCE_REMOVE;
-    }
-
-  if (!validate_task (self, delivery->settings, &error))
-    {
-      finish_delivery (gtask, error);
+      fail_before_delivery (gtask, error);
       return G_SOURCE_REMOVE;
     }
 
   if (self->input_stream != NULL)
     {
-      delivery->content = g_object_ref (self->input_stream);
+      transaction->content = g_object_ref (self->input_stream);
       query_stream_size (gtask);
       return G_SOURCE_REMOVE;
     }
@@ -571,18 +539,17 @@ start_delivery (gpointer user_data)
       gsize size = 0;
       const guint8 *data = g_bytes_get_data (self->body, &size);
 
-      delivery->content = g_memory_input_stream_new_from_bytes (self->body);
-      delivery->transaction.content_size = size;
-      delivery->transaction.content_is_7bit =
-        !smtp_client_data_has_8bit (data, size);
+      transaction->content = g_memory_input_stream_new_from_bytes (self->body);
+      transaction->content_size = size;
+      transaction->content_is_7bit = !smtp_client_data_has_8bit (data, size);
     }
   else
     {
-      delivery->content = g_memory_input_stream_new ();
-      delivery->transaction.content_is_7bit = TRUE;
+      transaction->content = g_memory_input_stream_new ();
+      transaction->content_is_7bit = TRUE;
     }
 
-  start_transfer (gtask);
+  deliver (gtask);
   return G_SOURCE_REMOVE;
 }
 
@@ -599,6 +566,7 @@ report_sent_twice (gpointer user_data)
                                        _("This task has already been sent; "
                                          "create a new one"));
 
+  /* The first delivery's results are left as they are */
   g_signal_emit (self, signals[SIGNAL_FAILED], 0, self->context, error, NULL);
   g_task_return_error (gtask, error);
 
@@ -619,6 +587,30 @@ schedule (GTask       *gtask,
   g_source_unref (idle);
 }
 
+static SmtpClientTransaction *
+new_transaction (SmtpClientTask *self)
+{
+  SmtpClientTransaction *transaction = smtp_client_transaction_new ();
+
+  /* The envelope as it is now: later property changes do not affect it */
+  transaction->from = g_strdup (self->from);
+  transaction->recipients = g_strdupv (self->to);
+  transaction->n_recipients = self->to != NULL ? g_strv_length (self->to) : 0;
+  transaction->allow_refused_recipients = self->allow_refused_recipients;
+  transaction->dsn_notify = self->dsn_notify;
+  transaction->dsn_return = self->dsn_return;
+  transaction->dsn_envelope_id = g_strdup (self->dsn_envelope_id);
+
+  transaction->debug = self->debug;
+  transaction->alias = g_strdup (self->alias);
+  transaction->log_func = self->transaction_log ? on_log_line : NULL;
+  transaction->progress_func = on_progress;
+  transaction->accept_func = on_accept_certificate;
+  transaction->owner = self;
+
+  return transaction;
+}
+
 /**
  * smtp_client_task_send_async:
  * @task: a #SmtpClientTask
@@ -634,7 +626,10 @@ schedule (GTask       *gtask,
  *
  * Cancelling @cancellable closes the connection at once (a message being
  * uploaded is abandoned, never half-delivered) and fails the task with
- * %G_IO_ERROR_CANCELLED.
+ * %G_IO_ERROR_CANCELLED — unless the server has already accepted the
+ * message: a delivered message is never reported as failed, and
+ * [property@SmtpClient.Task:delivery-state] says whether the server has
+ * it.
  *
  * A task is sent at most once: a second call fails with
  * %SMTP_CLIENT_ERROR_CONFIGURE.
@@ -657,39 +652,35 @@ smtp_client_task_send_async (SmtpClientTask      *self,
 
   gtask = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (gtask, smtp_client_task_send_async);
-
-  delivery = g_new0 (Delivery, 1);
-  g_task_set_task_data (gtask, delivery, (GDestroyNotify) delivery_free);
+  /* The outcome is what the server decided, not whether the cancellable
+   * was cancelled since: a delivered message stays delivered */
+  g_task_set_check_cancellable (gtask, FALSE);
 
   if (self->sent)
     {
-      /* Reported later, like every outcome; the first delivery's results
-       * are left as they are. */
+      /* Reported later, like every outcome */
       schedule (gtask, report_sent_twice);
       return;
     }
   self->sent = TRUE;
 
+  delivery = g_new0 (Delivery, 1);
+  g_task_set_task_data (gtask, delivery, (GDestroyNotify) delivery_free);
+  delivery->transaction = new_transaction (self);
   if (self->session != NULL)
-    delivery->settings = smtp_client_session_dup_settings (self->session);
+    {
+      delivery->session = g_object_ref (self->session);
+      delivery->settings = smtp_client_session_dup_settings (self->session);
+    }
   else
-    delivery->settings = smtp_client_settings_copy (self->settings);
-  delivery->settings->debug = self->settings->debug;
-  g_free (delivery->settings->alias);
-  delivery->settings->alias = g_strdup (self->settings->alias);
-
-  /* The envelope as it is now: later property changes do not affect it */
-  delivery->from = g_strdup (self->from);
-  delivery->recipients = g_strdupv (self->to);
-  delivery->envelope_id = g_strdup (self->dsn_envelope_id);
-  delivery->transaction.from = delivery->from;
-  delivery->transaction.recipients = (const char * const *) delivery->recipients;
-  delivery->transaction.allow_refused_recipients = self->allow_refused_recipients;
-  delivery->transaction.dsn_notify = self->dsn_notify;
-  delivery->transaction.dsn_return = self->dsn_return;
-  delivery->transaction.dsn_envelope_id = delivery->envelope_id;
+    {
+      delivery->settings = smtp_client_settings_copy (self->settings);
+      delivery->session = smtp_client_session_new_one_shot (delivery->settings);
+      delivery->is_one_shot = TRUE;
+    }
 
   g_string_truncate (self->log, 0);
+  set_delivery_state (self, SMTP_CLIENT_DELIVERY_STATE_PENDING);
 
   /* Everything, even a configuration error, is reported from the main
    * loop, never before this function returns. */
@@ -748,11 +739,13 @@ smtp_client_task_send (SmtpClientTask *self)
  * smtp_client_task_get_reply_code:
  * @task: a #SmtpClientTask
  *
- * Gets the code of the last reply the server sent for this task, for
- * example 250 after success, or the 4xx (try again later) or 5xx
- * (permanent) code that failed it.
+ * Gets the code of the reply that decided the outcome: the server's 250
+ * to the message after success, or the 4yz (try again later) or 5yz
+ * (permanent) reply that failed it.  What happens afterwards (`RSET`,
+ * `QUIT`, the server closing the connection) does not change it.
  *
- * Returns: the reply code, or 0 if no reply was received
+ * Returns: the reply code, or 0 if no reply decided the outcome (a
+ *   timeout, a lost connection, a cancellation, a bad setting)
  *
  * Since: 1.0
  */
@@ -768,11 +761,12 @@ smtp_client_task_get_reply_code (SmtpClientTask *self)
  * smtp_client_task_get_reply:
  * @task: a #SmtpClientTask
  *
- * Gets the last reply the server sent for this task, as it was on the wire
- * (lines joined with `\n`).  After success, it is the server's reply to
- * the message, which usually carries the queue id.
+ * Gets the reply that decided the outcome, as it was on the wire (lines
+ * joined with `\n`, control characters escaped).  After success, it is
+ * the server's reply to the message, which usually carries the queue id.
  *
- * Returns: (nullable): the reply, or %NULL if no reply was received
+ * Returns: (nullable): the reply, or %NULL if no reply decided the
+ *   outcome
  *
  * Since: 1.0
  */
@@ -825,6 +819,117 @@ smtp_client_task_get_transaction_log (SmtpClientTask *self)
   return self->transaction_log ? self->log->str : NULL;
 }
 
+/**
+ * smtp_client_task_get_delivery_state:
+ * @task: a #SmtpClientTask
+ *
+ * Gets whether the server has the message: see
+ * [property@SmtpClient.Task:delivery-state].
+ *
+ * Returns: the delivery state
+ *
+ * Since: 1.0
+ */
+SmtpClientDeliveryState
+smtp_client_task_get_delivery_state (SmtpClientTask *self)
+{
+  g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self),
+                        SMTP_CLIENT_DELIVERY_STATE_PENDING);
+
+  return self->delivery_state;
+}
+
+/**
+ * smtp_client_task_get_attempts:
+ * @task: a #SmtpClientTask
+ *
+ * Gets how many attempts the delivery took: 1 when it went (or failed) at
+ * the first try, more when it was tried again (see
+ * [property@SmtpClient.Task:max-retries]), 0 when it never reached a
+ * connection.
+ *
+ * Returns: the number of attempts
+ *
+ * Since: 1.0
+ */
+guint
+smtp_client_task_get_attempts (SmtpClientTask *self)
+{
+  g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self), 0);
+
+  return self->attempts;
+}
+
+static gint
+find_recipient (SmtpClientTask *self,
+                const char     *address)
+{
+  if (self->recipients == NULL || address == NULL)
+    return -1;
+
+  for (guint i = 0; self->recipients[i] != NULL; i++)
+    if (g_ascii_strcasecmp (self->recipients[i], address) == 0)
+      return (gint) i;
+
+  return -1;
+}
+
+/**
+ * smtp_client_task_get_recipient_reply_code:
+ * @task: a #SmtpClientTask
+ * @address: one of the task's recipients
+ *
+ * Gets the code of the server's reply to @address's `RCPT` command in the
+ * last attempt, for example 250 when it was accepted, 550 when the
+ * mailbox does not exist.
+ *
+ * Returns: the reply code, or 0 when @address is not a recipient of the
+ *   task or got no reply
+ *
+ * Since: 1.0
+ */
+guint
+smtp_client_task_get_recipient_reply_code (SmtpClientTask *self,
+                                           const char     *address)
+{
+  gint index;
+
+  g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self), 0);
+  g_return_val_if_fail (address != NULL, 0);
+
+  index = find_recipient (self, address);
+  return index >= 0 ? self->recipient_codes[index] : 0;
+}
+
+/**
+ * smtp_client_task_get_recipient_reply:
+ * @task: a #SmtpClientTask
+ * @address: one of the task's recipients
+ *
+ * Gets the server's reply to @address's `RCPT` command in the last
+ * attempt, as on the wire.
+ *
+ * Returns: (nullable): the reply, or %NULL when @address is not a
+ *   recipient of the task or got no reply
+ *
+ * Since: 1.0
+ */
+const char *
+smtp_client_task_get_recipient_reply (SmtpClientTask *self,
+                                      const char     *address)
+{
+  gint index;
+
+  g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self), NULL);
+  g_return_val_if_fail (address != NULL, NULL);
+
+  index = find_recipient (self, address);
+  if (index < 0 || self->recipient_replies[index][0] == '\0')
+    return NULL;
+
+  return self->recipient_replies[index];
+}
+
 /* ---------------------------------------------------------------------- */
 /* GObject */
 
@@ -855,10 +960,10 @@ smtp_client_task_get_property (GObject    *object,
       g_value_set_boxed (value, self->body);
       break;
     case PROP_DEBUG:
-      g_value_set_uint (value, self->settings->debug);
+      g_value_set_uint (value, self->debug);
       break;
     case PROP_ALIAS:
-      g_value_set_string (value, self->settings->alias);
+      g_value_set_string (value, self->alias);
       break;
     case PROP_CONTEXT:
       g_value_set_variant (value, self->context);
@@ -886,6 +991,9 @@ smtp_client_task_get_property (GObject    *object,
       break;
     case PROP_SESSION:
       g_value_set_object (value, self->session);
+      break;
+    case PROP_DELIVERY_STATE:
+      g_value_set_enum (value, self->delivery_state);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -960,14 +1068,14 @@ smtp_client_task_set_property (GObject      *object,
       }
       break;
     case PROP_DEBUG:
-      if (self->settings->debug != g_value_get_uint (value))
+      if (self->debug != g_value_get_uint (value))
         {
-          self->settings->debug = g_value_get_uint (value);
+          self->debug = g_value_get_uint (value);
           changed = TRUE;
         }
       break;
     case PROP_ALIAS:
-      changed = set_string (&self->settings->alias, value);
+      changed = set_string (&self->alias, value);
       break;
     case PROP_CONTEXT:
       {
@@ -1058,6 +1166,10 @@ smtp_client_task_finalize (GObject *object)
   g_string_free (self->log, TRUE);
   g_clear_pointer (&self->reply, g_free);
   g_clear_pointer (&self->refused, g_strfreev);
+  g_clear_pointer (&self->alias, g_free);
+  g_clear_pointer (&self->recipients, g_strfreev);
+  g_clear_pointer (&self->recipient_codes, g_free);
+  g_clear_pointer (&self->recipient_replies, g_strfreev);
 
   G_OBJECT_CLASS (smtp_client_task_parent_class)->finalize (object);
 }
@@ -1241,6 +1353,28 @@ smtp_client_task_class_init (SmtpClientTaskClass *klass)
   properties[PROP_SESSION] =
     g_param_spec_object ("session", NULL, NULL, SMTP_CLIENT_TYPE_SESSION,
                          flags);
+
+  /**
+   * SmtpClientTask:delivery-state:
+   *
+   * Whether the server has the message: %SMTP_CLIENT_DELIVERY_STATE_PENDING
+   * until the delivery ends, then %SMTP_CLIENT_DELIVERY_STATE_ACCEPTED, or,
+   * for a failure, whether sending it again could duplicate it:
+   * %SMTP_CLIENT_DELIVERY_STATE_NOT_SENT (it cannot),
+   * %SMTP_CLIENT_DELIVERY_STATE_REFUSED (the server refused it; the reply
+   * code says whether for now or for good) or
+   * %SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN (the end of the message was sent
+   * and no reply came).  It is set, and notified, before the signal is
+   * emitted.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_DELIVERY_STATE] =
+    g_param_spec_enum ("delivery-state", NULL, NULL,
+                       SMTP_CLIENT_TYPE_DELIVERY_STATE,
+                       SMTP_CLIENT_DELIVERY_STATE_PENDING,
+                       G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY |
+                       G_PARAM_STATIC_STRINGS);
 
   for (guint i = PROP_FROM; i < PROP_FIRST_SETTING; i++)
     g_object_class_install_property (object_class, i, properties[i]);

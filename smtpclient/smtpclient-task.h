@@ -10,6 +10,7 @@
 #endif
 
 #include <gio/gio.h>
+#include "smtpclient-enums.h"
 #include "smtpclient-version-macros.h"
 
 G_BEGIN_DECLS
@@ -47,5 +48,19 @@ const char * const *smtp_client_task_get_refused_recipients (SmtpClientTask     
 
 SMTP_CLIENT_AVAILABLE_IN_ALL
 const char         *smtp_client_task_get_transaction_log   (SmtpClientTask      *task);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
+SmtpClientDeliveryState smtp_client_task_get_delivery_state (SmtpClientTask     *task);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
+guint               smtp_client_task_get_attempts          (SmtpClientTask      *task);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
+guint               smtp_client_task_get_recipient_reply_code (SmtpClientTask   *task,
+                                                               const char       *address);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
+const char         *smtp_client_task_get_recipient_reply   (SmtpClientTask      *task,
+                                                            const char          *address);
 
 G_END_DECLS

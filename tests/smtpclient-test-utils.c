@@ -1018,6 +1018,13 @@ smtp_test_task_new (guint       port,
   set_task_property (task, "port", &value);
   g_value_set_uint (&value, 10);
   set_task_property (task, "timeout", &value);
+  /* One attempt: the tests of retries ask for them */
+  g_value_set_uint (&value, 0);
+  set_task_property (task, "max-retries", &value);
+  /* SMTPCLIENT_TEST_DEBUG=1 G_MESSAGES_DEBUG=SmtpClient: the protocol
+   * trace of every task */
+  g_value_set_uint (&value, g_getenv ("SMTPCLIENT_TEST_DEBUG") != NULL);
+  set_task_property (task, "debug", &value);
   g_value_unset (&value);
 
   g_value_init (&value, G_TYPE_STRV);

@@ -78,7 +78,8 @@ gboolean        smtp_test_run_task (SmtpClientTask *task,
                                     GError        **error);
 
 /* A new task for 127.0.0.1:@port, from "sender@example.org", to "rcpt@example.org",
- * body @body (NUL-terminated; NULL: a small default message), timeout 10. */
+ * body @body (NUL-terminated; NULL: a small default message), timeout 10,
+ * max-retries 0. */
 SmtpClientTask *smtp_test_task_new (guint       port,
                                     const char *body);
 

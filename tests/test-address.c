@@ -228,7 +228,7 @@ test_bind (Trap          *trap,
   g_socket_close (socket, NULL);
 
   g_object_set (task, "bind-address", "127.0.0.1", "bind-port", port,
-                "timeout", 1, NULL);
+                "timeout", 1, "max-retries", 0, NULL);
   g_assert_false (smtp_test_run_task (task, &error));
   g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT);
   g_assert_cmpuint (trap->accepted, ==, 1);

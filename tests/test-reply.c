@@ -541,7 +541,7 @@ static const FormatCase format_cases[] = {
   { "enhanced-different-later", "550-5.7.1 a\n550 5.1.1 b",
     "550-5.7.1 a\n550 5.1.1 b", "550 5.7.1 a 5.1.1 b", "5.7.1" },
   { "control-characters", "550 a\tb\x1b" "c\r\r", "550 a\tb\x1b" "c\r",
-    "550 a b c", NULL },
+    "550 a\\x09b\\x1bc\\x0d", NULL },
   { "blank-lines-trimmed", "554-  spaced  \n554  ", "554-  spaced  \n554  ",
     "554 spaced", NULL },
 };

@@ -275,6 +275,7 @@ session_new (guint port)
                        "server", "127.0.0.1",
                        "port", port,
                        "timeout", 10,
+                       "max-retries", 0,
                        NULL);
 }
 

@@ -79,10 +79,12 @@ test_rcpt_refused (void)
   g_assert_cmpstr (refused[0], ==, "rcpt@example.org");
   g_assert_null (refused[1]);
 
-  /* Reset before DATA: nothing delivered */
+  /* Nothing delivered; a one-shot task says QUIT, no RSET first */
   log = smtp_client_task_get_transaction_log (task);
-  g_assert_null (strstr (log, "-> DATA"));
-  g_assert_nonnull (strstr (log, "-> RSET"));
+  g_assert_null (strstr (log, "-> RSET"));
+  g_assert_nonnull (strstr (log, "-> QUIT"));
+  g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
+                   SMTP_CLIENT_DELIVERY_STATE_REFUSED);
 }
 
 static void

@@ -1,0 +1,1030 @@
+/* smtpclient-connection-transaction.c: transactions on a connection
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A transaction (Transact) goes QUEUED → ENVELOPE (MAIL, RCPT..., DATA;
+ * with PIPELINING all in one write) → UPLOAD (the content, CR LF
+ * normalised and dot-stuffed while it streams) → FINAL (the end of data
+ * went out, its reply is due), or, once decided against, RESET (RSET, or
+ * a lone "." after an unwanted 354, is answered last).
+ *
+ * The first decisive event fixes its outcome (transact_decide()): the 250
+ * to the end of data, a refusal, or any failure; nothing that happens
+ * while cleaning up changes it.  A transaction is reported once it is
+ * decided and the server owes it nothing more; its delivery state is
+ * worked out then, from what reached the server.
+ *
+ * Only one transaction is in ENVELOPE or UPLOAD at a time: replies come
+ * in order, so the one uploading is the one whose DATA was answered last.
+ * With PIPELINING the next envelope goes out in the same write as the end
+ * of the previous content (RFC 2920 §3.1).
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "smtpclient-connection-engine-private.h"
+#include "smtpclient-private.h"
+
+/* Content is read in chunks of this size, and no more is read while this
+ * much waits to be written */
+#define CHUNK_SIZE      (64 * 1024)
+#define FLUSH_SIZE      (64 * 1024)
+/* Chunks read and encoded in one go before the main loop gets a turn */
+#define CHUNKS_PER_TURN 16
+
+static void upload_continue (SmtpClientConnection *self, Transact *t);
+
+/* ---------------------------------------------------------------------- */
+/* Life cycle */
+
+static void
+on_cancelled (GCancellable *cancellable,
+              gpointer      user_data)
+{
+  /* Maybe in another thread: the loop looks at it, in its own context */
+  engine_schedule_run (user_data);
+}
+
+Transact *
+transact_new (SmtpClientConnection  *self,
+              SmtpClientTransaction *transaction,
+              GCancellable          *cancellable)
+{
+  Transact *t = g_new0 (Transact, 1);
+
+  t->transaction = transaction;
+  t->phase = TRANSACT_QUEUED;
+  t->envelope.from = transaction->from;
+  t->envelope.recipients = (const char * const *) transaction->recipients;
+  t->envelope.size = transaction->content_size;
+  t->envelope.is_7bit = transaction->content_is_7bit;
+  t->envelope.dsn_notify = transaction->dsn_notify;
+  t->envelope.dsn_return = transaction->dsn_return;
+  t->envelope.dsn_envelope_id = transaction->dsn_envelope_id;
+
+  if (cancellable != NULL)
+    {
+      t->cancellable = g_object_ref (cancellable);
+      t->cancelled_id = g_cancellable_connect (cancellable,
+                                               G_CALLBACK (on_cancelled),
+                                               self, NULL);
+    }
+
+  return t;
+}
+
+void
+transact_free (Transact *t)
+{
+  if (t->cancelled_id != 0)
+    g_cancellable_disconnect (t->cancellable, t->cancelled_id);
+  g_clear_object (&t->cancellable);
+  g_clear_error (&t->error);
+  g_clear_error (&t->rcpt_error);
+  g_free (t->rcpt_reply);
+  g_free (t);
+}
+
+static char *
+reply_to_text (const SmtpClientReply *reply)
+{
+  g_autofree char *raw = smtp_client_reply_to_string (reply);
+
+  return smtp_client_text_escape (raw, -1);
+}
+
+static void
+decide_with (Transact   *t,
+             Decision    decision,
+             GError     *error,
+             guint       code,
+             const char *text)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+
+  if (t->decision != DECIDED_NOT)
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  t->decision = decision;
+  t->error = error;
+  if (transaction != NULL)
+    {
+      transaction->reply_code = code;
+      g_free (transaction->reply);
+      transaction->reply = g_strdup (text);
+    }
+}
+
+/* Fix @t's outcome, unless it is fixed already: @error (transfer full) is
+ * NULL for success; @reply (may be NULL) the reply that decided it */
+void
+transact_decide (SmtpClientConnection  *self,
+                 Transact              *t,
+                 Decision               decision,
+                 GError                *error,
+                 const SmtpClientReply *reply)
+{
+  g_autofree char *text = NULL;
+
+  if (t->decision != DECIDED_NOT)
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  if (reply != NULL)
+    text = reply_to_text (reply);
+  decide_with (t, decision, error, reply != NULL ? reply->code : 0, text);
+}
+
+/* @t leaves the connection; the loop reports it */
+static void
+transact_finish (SmtpClientConnection *self,
+                 Transact             *t)
+{
+  g_queue_remove (&self->transacts, t);
+  g_queue_push_tail (&self->finished, t);
+}
+
+static GError *
+connection_lost_error (void)
+{
+  return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                              _("The connection was lost before the server "
+                                "answered"));
+}
+
+/* The transaction the server is dealing with now: the one whose reply is
+ * due first, else the one uploading, else (while setting up) the one the
+ * connection was opened for */
+Transact *
+transacts_get_active (SmtpClientConnection *self)
+{
+  if (self->expects_length > 0)
+    {
+      Expect *expect = &self->expects[self->expects_head];
+
+      if (expect->transact != NULL)
+        return expect->transact;
+    }
+
+  for (GList *l = self->transacts.head; l != NULL; l = l->next)
+    {
+      Transact *t = l->data;
+
+      if (t->phase == TRANSACT_UPLOAD)
+        return t;
+    }
+
+  if (self->phase < PHASE_READY)
+    return g_queue_peek_head (&self->transacts);
+
+  return NULL;
+}
+
+/* Decide every transaction still open and move them all to the finished:
+ * the active one with @error (transfer full; @reply the reply behind it),
+ * every one with it when @to_all, the others with "connection lost".
+ * Without @error the one that caused the failure has been decided
+ * already: every other one is a bystander. */
+void
+transacts_fail_all (SmtpClientConnection  *self,
+                    GError                *error,
+                    const SmtpClientReply *reply,
+                    gboolean               to_all)
+{
+  Transact *active = error != NULL ? transacts_get_active (self) : NULL;
+  Transact *t;
+
+  if (active != NULL && active->transaction != NULL && !to_all)
+    active->transaction->was_attempted = TRUE;
+
+  while ((t = g_queue_pop_head (&self->transacts)) != NULL)
+    {
+      if (error != NULL && to_all)
+        transact_decide (self, t, DECIDED_OTHER, g_error_copy (error), reply);
+      else if (t == active && error != NULL)
+        transact_decide (self, t, DECIDED_OTHER, g_steal_pointer (&error),
+                         reply);
+      else
+        transact_decide (self, t, DECIDED_OTHER, connection_lost_error (),
+                         NULL);
+      g_queue_push_tail (&self->finished, t);
+    }
+
+  g_clear_error (&error);
+}
+
+/* Errors that may pass with time: the connection was refused, lost or
+ * timed out, or the server said 4yz or 421 while setting up */
+static gboolean
+is_transient_error (const GError *error,
+                    guint         reply_code)
+{
+  if (error == NULL)
+    return FALSE;
+
+  if (g_error_matches (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT))
+    return TRUE;
+
+  if (g_error_matches (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_SERVER))
+    return reply_code / 100 == 4;
+
+  if (g_error_matches (error, G_RESOLVER_ERROR,
+                       G_RESOLVER_ERROR_TEMPORARY_FAILURE))
+    return TRUE;
+
+  if (error->domain != G_IO_ERROR)
+    return FALSE;
+
+  switch (error->code)
+    {
+    case G_IO_ERROR_CONNECTION_REFUSED:
+    case G_IO_ERROR_CONNECTION_CLOSED: /* also G_IO_ERROR_BROKEN_PIPE */
+    case G_IO_ERROR_NOT_CONNECTED:
+    case G_IO_ERROR_CLOSED:
+    case G_IO_ERROR_TIMED_OUT:
+    case G_IO_ERROR_HOST_UNREACHABLE:
+    case G_IO_ERROR_NETWORK_UNREACHABLE:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Tell the owner: the delivery state, from what reached the server */
+void
+transact_report (SmtpClientConnection *self,
+                 Transact             *t)
+{
+  SmtpClientTransaction *transaction = g_steal_pointer (&t->transaction);
+  gboolean end_reached = t->end_offset > 0 &&
+                         self->written_total >= t->end_offset;
+  SmtpClientDeliveryState state;
+  gboolean transient = FALSE;
+
+  if (transaction == NULL)
+    return;
+
+  switch (t->decision)
+    {
+    case DECIDED_SUCCESS:
+      state = SMTP_CLIENT_DELIVERY_STATE_ACCEPTED;
+      break;
+
+    case DECIDED_MESSAGE:
+      state = SMTP_CLIENT_DELIVERY_STATE_REFUSED;
+      break;
+
+    case DECIDED_ENVELOPE:
+      /* Turned away as a whole with a 4yz (MAIL, DATA, every RCPT) or a
+       * 421: nothing was taken, try later; else refused */
+      transient = t->transient ||
+                  (t->rcpt_transient > 0 && t->accepted == 0 &&
+                   t->rcpt_transient == transaction->n_recipients);
+      state = transient ? SMTP_CLIENT_DELIVERY_STATE_NOT_SENT
+                        : SMTP_CLIENT_DELIVERY_STATE_REFUSED;
+      break;
+
+    case DECIDED_OTHER:
+    case DECIDED_NOT:
+    default:
+      if (end_reached)
+        state = SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN;
+      else
+        {
+          state = SMTP_CLIENT_DELIVERY_STATE_NOT_SENT;
+          transient = is_transient_error (t->error, transaction->reply_code);
+        }
+      break;
+    }
+
+  transaction->state = state;
+  transaction->is_transient = transient;
+  self->hooks->finished (self, transaction, g_steal_pointer (&t->error),
+                         self->hooks_data);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Envelope */
+
+static void
+send_rcpt (SmtpClientConnection *self,
+           Transact             *t,
+           guint                 index)
+{
+  g_autofree char *rcpt = smtp_client_envelope_build_rcpt (&t->envelope, index,
+                                                           self->extensions);
+
+  engine_send (self, t, rcpt, strlen (rcpt), NULL);
+  engine_expect (self, SMTP_CLIENT_COMMAND_RCPT, t, index);
+}
+
+static void
+send_data (SmtpClientConnection *self,
+           Transact             *t)
+{
+  engine_send (self, t, "DATA", 4, NULL);
+  engine_expect (self, SMTP_CLIENT_COMMAND_DATA, t, 0);
+}
+
+static void
+start_envelope (SmtpClientConnection *self,
+                Transact             *t)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  g_autofree char *mail = NULL;
+  gboolean dsn_left_out = FALSE;
+  guint64 size_limit = 0;
+  GError *error = NULL;
+
+  if (self->capabilities != NULL)
+    size_limit = smtp_client_capabilities_get_size_limit (self->capabilities);
+  if (!smtp_client_envelope_check (&t->envelope, self->extensions, size_limit,
+                                   &error))
+    {
+      /* Nothing sent: decided before MAIL */
+      transact_decide (self, t, DECIDED_OTHER, error, NULL);
+      transact_finish (self, t);
+      return;
+    }
+
+  mail = smtp_client_envelope_build_mail (&t->envelope, self->extensions,
+                                          &dsn_left_out);
+  if (dsn_left_out)
+    engine_log (self, t, "-- ", "DSN not offered by the server: NOTIFY, RET "
+                                "and ENVID left out", -1);
+
+  t->phase = TRANSACT_ENVELOPE;
+  t->pipelined = (self->extensions & SMTP_CLIENT_EXTENSION_PIPELINING) != 0;
+
+  engine_send (self, t, mail, strlen (mail), NULL);
+  engine_expect (self, SMTP_CLIENT_COMMAND_MAIL, t, 0);
+
+  if (!t->pipelined)
+    /* One command at a time: each RCPT when the previous reply is in,
+     * DATA when all are */
+    return;
+
+  /* RFC 2920: DATA ends the group */
+  for (guint i = 0; i < transaction->n_recipients; i++)
+    send_rcpt (self, t, i);
+  send_data (self, t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Content */
+
+static void
+upload_start (SmtpClientConnection *self,
+              Transact             *t)
+{
+  t->phase = TRANSACT_UPLOAD;
+  smtp_client_data_encoder_init (&self->encoder);
+  self->last_progress = g_get_monotonic_time ();
+  if (self->chunk == NULL)
+    self->chunk = g_malloc (CHUNK_SIZE);
+}
+
+/* At most about ten times a second, and once at the end; the owner hears
+ * of it from the loop (transact_report_progress()), never from inside the
+ * upload */
+static void
+report_progress (SmtpClientConnection *self,
+                 Transact             *t,
+                 gboolean              force)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  gint64 now;
+
+  if (transaction == NULL || transaction->progress_func == NULL)
+    return;
+
+  now = g_get_monotonic_time ();
+  if (!force && now - self->last_progress < G_USEC_PER_SEC / 10)
+    return;
+
+  self->last_progress = now;
+  t->progress_bytes = self->encoder.bytes_in;
+  t->progress_due = TRUE;
+}
+
+static Transact *
+find_progress_due (GQueue *queue)
+{
+  for (GList *l = queue->head; l != NULL; l = l->next)
+    {
+      Transact *t = l->data;
+
+      if (t->progress_due && t->transaction != NULL)
+        return t;
+    }
+
+  return NULL;
+}
+
+/* Tell the owners of progress due; a handler may do anything, so each
+ * is looked for again after the one before */
+void
+transact_report_progress (SmtpClientConnection *self)
+{
+  Transact *t;
+
+  while (self->hooks != NULL &&
+         ((t = find_progress_due (&self->transacts)) != NULL ||
+          (t = find_progress_due (&self->finished)) != NULL))
+    {
+      SmtpClientTransaction *transaction = t->transaction;
+
+      t->progress_due = FALSE;
+      transaction->progress_func (t->progress_bytes,
+                                  transaction->content_size,
+                                  transaction->owner);
+    }
+}
+
+/* The whole content is encoded: queue the end of data */
+static void
+upload_end (SmtpClientConnection *self,
+            Transact             *t)
+{
+  guint8 *out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
+  char summary[64];
+
+  engine_commit (self, smtp_client_data_encoder_finish (&self->encoder, out));
+  t->end_offset = self->queued_total;
+  t->phase = TRANSACT_FINAL;
+  engine_expect (self, SMTP_CLIENT_COMMAND_END, t, 0);
+
+  /* Logged in wire order: before the server can answer it */
+  g_snprintf (summary, sizeof summary, "[message: %" G_GUINT64_FORMAT " bytes]",
+              self->encoder.bytes_in);
+  engine_log (self, t, "-> ", summary, -1);
+  report_progress (self, t, TRUE);
+}
+
+/* Take @n bytes just read into the chunk (0: the end; < 0: @error).
+ * TRUE to read on. */
+static gboolean
+upload_take (SmtpClientConnection *self,
+             Transact             *t,
+             gssize                n,
+             GError               *error)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  guint8 *out;
+
+  if (n < 0)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          GError *read_error = g_error_new (SMTP_CLIENT_ERROR,
+                                            SMTP_CLIENT_ERROR_MESSAGE_FILE,
+                                            _("Could not read the message: %s"),
+                                            error->message);
+
+          g_error_free (error);
+          error = read_error;
+        }
+      /* Half a message must never be delivered: drop the connection
+       * without the end of data, the server discards what it got */
+      transact_decide (self, t, DECIDED_OTHER, error, NULL);
+      engine_fail (self, NULL, NULL, CLOSE_NOW);
+      return FALSE;
+    }
+
+  if (n == 0)
+    {
+      upload_end (self, t);
+      return FALSE;
+    }
+
+  transaction->content_touched = TRUE;
+  out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (n));
+  engine_commit (self, smtp_client_data_encoder_encode (&self->encoder,
+                                                        self->chunk, n, out));
+
+  /* Content of a known size ends there: no read (maybe in a thread, for a
+   * file) only to be told so */
+  if (transaction->content_size > 0 &&
+      self->encoder.bytes_in >= transaction->content_size)
+    {
+      upload_end (self, t);
+      return FALSE;
+    }
+
+  report_progress (self, t, FALSE);
+  return TRUE;
+}
+
+static Transact *
+get_uploading (SmtpClientConnection *self)
+{
+  for (GList *l = self->transacts.head; l != NULL; l = l->next)
+    {
+      Transact *t = l->data;
+
+      if (t->phase == TRANSACT_UPLOAD)
+        return t;
+    }
+
+  return NULL;
+}
+
+static void
+on_content_read (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(SmtpClientConnection) self = user_data;
+  GError *error = NULL;
+  Transact *t;
+  gssize n;
+
+  self->content_reading = FALSE;
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  t = get_uploading (self);
+  if (t == NULL || self->phase != PHASE_READY)
+    {
+      /* The connection failed meanwhile */
+      g_clear_error (&error);
+      return;
+    }
+
+  upload_take (self, t, n, error);
+  engine_run (self);
+}
+
+static gboolean
+on_content_ready (GObject  *stream,
+                  gpointer  user_data)
+{
+  SmtpClientConnection *self = user_data;
+
+  g_clear_pointer (&self->content_source, g_source_unref);
+  engine_run (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_content_turn (gpointer user_data)
+{
+  SmtpClientConnection *self = user_data;
+
+  g_clear_pointer (&self->content_source, g_source_unref);
+  engine_run (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_for_content (SmtpClientConnection *self,
+                  GSource              *source)
+{
+  g_source_set_static_name (source, "[smtpclient] content");
+  g_source_attach (source, self->context);
+  self->content_source = source;
+}
+
+/* Read, encode and queue content until it ends, enough waits to be
+ * written, or the content has to be waited for (untimed: only the
+ * server's silence counts) */
+static void
+upload_continue (SmtpClientConnection *self,
+                 Transact             *t)
+{
+  for (guint turn = 0; ; turn++)
+    {
+      GInputStream *content = t->transaction->content;
+      GError *error = NULL;
+      gssize n;
+
+      if (self->content_reading || self->content_source != NULL)
+        return;
+
+      if (engine_pending_output (self) >= FLUSH_SIZE)
+        {
+          engine_flush (self);
+          if (self->phase != PHASE_READY ||
+              engine_pending_output (self) >= FLUSH_SIZE)
+            return;   /* the writer comes back when there is room */
+        }
+
+      if (turn == CHUNKS_PER_TURN)
+        {
+          /* A fast source to a fast server: let the rest of the main
+           * context run too */
+          GSource *idle = g_idle_source_new ();
+
+          g_source_set_callback (idle, on_content_turn, self, NULL);
+          wait_for_content (self, idle);
+          return;
+        }
+
+      if (!G_IS_POLLABLE_INPUT_STREAM (content) ||
+          !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (content)))
+        {
+          self->content_reading = TRUE;
+          g_input_stream_read_async (content, self->chunk, CHUNK_SIZE,
+                                     G_PRIORITY_DEFAULT, self->io_cancellable,
+                                     on_content_read, g_object_ref (self));
+          return;
+        }
+
+      n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (content),
+                                                    self->chunk, CHUNK_SIZE,
+                                                    NULL, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          GSource *source;
+
+          g_error_free (error);
+          source = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (content),
+                                                          NULL);
+          g_source_set_callback (source,
+                                 (GSourceFunc) (void (*) (void)) on_content_ready,
+                                 self, NULL);
+          wait_for_content (self, source);
+          return;
+        }
+
+      if (!upload_take (self, t, n, error))
+        return;
+    }
+}
+
+void
+upload_stop (SmtpClientConnection *self)
+{
+  if (self->content_source != NULL)
+    {
+      g_source_destroy (self->content_source);
+      g_clear_pointer (&self->content_source, g_source_unref);
+    }
+  /* A read in progress is cancelled with io_cancellable when the
+   * connection closes; its callback finds nothing uploading */
+}
+
+/* ---------------------------------------------------------------------- */
+/* Replies */
+
+/* Decided, and the server owes it nothing: reset the server's state if
+ * it is mid-transaction and more may follow, else it is finished */
+static void
+settle (SmtpClientConnection *self,
+        Transact             *t)
+{
+  if (t->decision == DECIDED_NOT || t->pending > 0 ||
+      t->phase == TRANSACT_UPLOAD || self->phase != PHASE_READY)
+    return;
+
+  if (t->phase == TRANSACT_ENVELOPE && t->decision != DECIDED_SUCCESS &&
+      !t->transaction->is_last)
+    {
+      t->phase = TRANSACT_RESET;
+      engine_send (self, t, "RSET", 4, NULL);
+      engine_expect (self, SMTP_CLIENT_COMMAND_RSET, t, 0);
+      return;
+    }
+
+  transact_finish (self, t);
+}
+
+static void
+record_recipient_reply (Transact              *t,
+                        guint                  index,
+                        const SmtpClientReply *reply)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+
+  if (transaction->recipient_codes == NULL || index >= transaction->n_recipients)
+    return;
+
+  transaction->recipient_codes[index] = reply->code;
+  g_free (transaction->recipient_replies[index]);
+  transaction->recipient_replies[index] = reply_to_text (reply);
+}
+
+static void
+handle_rcpt_reply (SmtpClientConnection  *self,
+                   Transact              *t,
+                   guint                  index,
+                   SmtpClientVerdict      verdict,
+                   const SmtpClientReply *reply)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+
+  t->rcpt_replies++;
+  record_recipient_reply (t, index, reply);
+
+  /* After a refused MAIL the RCPTs that followed it in the pipeline are
+   * refused for that reason alone */
+  if (!t->mail_refused)
+    {
+      if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
+        t->accepted++;
+      else
+        {
+          const char *recipient = transaction->recipients[index];
+
+          g_ptr_array_add (transaction->refused, g_strdup (recipient));
+          if (reply->code / 100 == 4)
+            t->rcpt_transient++;
+          if (t->rcpt_error == NULL)
+            {
+              g_autofree char *what = g_strdup_printf (_("The server refused "
+                                                         "the recipient <%s>"),
+                                                       recipient);
+
+              t->rcpt_error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                                  what, reply);
+              t->rcpt_code = reply->code;
+              t->rcpt_reply = reply_to_text (reply);
+            }
+
+          /* One refused recipient fails the transaction: nothing is
+           * delivered to anyone */
+          if (!transaction->allow_refused_recipients)
+            decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
+                         t->rcpt_code, t->rcpt_reply);
+        }
+    }
+
+  if (t->rcpt_replies < transaction->n_recipients)
+    {
+      if (!t->pipelined)
+        send_rcpt (self, t, index + 1);
+      return;
+    }
+
+  /* Every recipient answered */
+  if (t->accepted == 0 && t->rcpt_error != NULL)
+    decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
+                 t->rcpt_code, t->rcpt_reply);
+
+  if (!t->pipelined && t->decision == DECIDED_NOT)
+    send_data (self, t);
+}
+
+static void
+handle_data_reply (SmtpClientConnection  *self,
+                   Transact              *t,
+                   SmtpClientVerdict      verdict,
+                   const SmtpClientReply *reply)
+{
+  if (verdict == SMTP_CLIENT_VERDICT_REFUSED)
+    {
+      t->transient = reply->code / 100 == 4;
+      transact_decide (self, t, DECIDED_ENVELOPE,
+                       engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                           _("The server refused DATA"),
+                                           reply),
+                       reply);
+      return;
+    }
+
+  /* 354 */
+  if (t->decision == DECIDED_NOT)
+    {
+      upload_start (self, t);
+      return;
+    }
+
+  /* Go-ahead for a transaction already decided against (pipelined) */
+  if (t->accepted == 0)
+    {
+      /* Nobody to deliver to: a lone "." ends it (RFC 2920 §3.1) */
+      t->phase = TRANSACT_RESET;
+      engine_send (self, t, ".", 1, NULL);
+      engine_expect (self, SMTP_CLIENT_COMMAND_END, t, 0);
+      return;
+    }
+
+  /* Ending the data would deliver an empty message to the accepted
+   * recipients: drop the connection, the server discards it */
+  engine_note (self, "closing the connection to abandon the transaction");
+  engine_fail (self, NULL, NULL, CLOSE_NOW);
+}
+
+void
+transact_handle_reply (SmtpClientConnection *self,
+                       const Expect         *expect,
+                       SmtpClientReply      *reply)
+{
+  Transact *t = expect->transact;
+  SmtpClientVerdict verdict = smtp_client_reply_judge (expect->command,
+                                                       reply->code);
+
+  if (t->transaction != NULL)
+    t->transaction->was_attempted = TRUE;
+
+  if (verdict == SMTP_CLIENT_VERDICT_CLOSING ||
+      verdict == SMTP_CLIENT_VERDICT_UNEXPECTED)
+    {
+      gboolean closing = verdict == SMTP_CLIENT_VERDICT_CLOSING;
+      gboolean is_final = expect->command == SMTP_CLIENT_COMMAND_END &&
+                          t->phase == TRANSACT_FINAL;
+      GError *error;
+
+      if (expect->command == SMTP_CLIENT_COMMAND_RCPT)
+        record_recipient_reply (t, expect->index, reply);
+
+      if (closing)
+        error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                    _("The server is closing the "
+                                      "connection"), reply);
+      else
+        error = engine_unexpected_error (expect->command, reply);
+
+      /* A 421 turns the transaction away as a whole (try again later);
+       * to the end of data it refuses the message */
+      if (closing && !is_final)
+        t->transient = TRUE;
+      transact_decide (self, t,
+                       closing ? (is_final ? DECIDED_MESSAGE : DECIDED_ENVELOPE)
+                               : DECIDED_OTHER,
+                       error, reply);
+      engine_fail (self, NULL, reply,
+                   closing || reply->code == 221 ? CLOSE_QUIT_NOW : CLOSE_NOW);
+      return;
+    }
+
+  switch (expect->command)
+    {
+    case SMTP_CLIENT_COMMAND_MAIL:
+      if (verdict == SMTP_CLIENT_VERDICT_REFUSED)
+        {
+          t->mail_refused = TRUE;
+          t->transient = reply->code / 100 == 4;
+          transact_decide (self, t, DECIDED_ENVELOPE,
+                           engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                               _("The server refused the "
+                                                 "sender"), reply),
+                           reply);
+        }
+      else if (!t->pipelined)
+        send_rcpt (self, t, 0);
+      break;
+
+    case SMTP_CLIENT_COMMAND_RCPT:
+      handle_rcpt_reply (self, t, expect->index, verdict, reply);
+      break;
+
+    case SMTP_CLIENT_COMMAND_DATA:
+      handle_data_reply (self, t, verdict, reply);
+      break;
+
+    case SMTP_CLIENT_COMMAND_END:
+      if (t->phase != TRANSACT_FINAL)
+        break;   /* the lone "." of a transaction decided before */
+      t->end_answered = TRUE;
+      if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
+        transact_decide (self, t, DECIDED_SUCCESS, NULL, reply);
+      else
+        transact_decide (self, t, DECIDED_MESSAGE,
+                         engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                             _("The server refused the "
+                                               "message"), reply),
+                         reply);
+      break;
+
+    case SMTP_CLIENT_COMMAND_RSET:
+      if (verdict != SMTP_CLIENT_VERDICT_SUCCESS)
+        {
+          /* Out of step with the server: do not go on */
+          transact_finish (self, t);
+          engine_fail (self, NULL, reply, CLOSE_QUIT);
+          return;
+        }
+      break;
+
+    case SMTP_CLIENT_COMMAND_GREETING:
+    case SMTP_CLIENT_COMMAND_EHLO:
+    case SMTP_CLIENT_COMMAND_HELO:
+    case SMTP_CLIENT_COMMAND_STARTTLS:
+    case SMTP_CLIENT_COMMAND_AUTH:
+    case SMTP_CLIENT_COMMAND_AUTH_CANCEL:
+    case SMTP_CLIENT_COMMAND_NOOP:
+    case SMTP_CLIENT_COMMAND_QUIT:
+    case SMTP_CLIENT_N_COMMANDS:
+    default:
+      g_assert_not_reached ();
+    }
+
+  settle (self, t);
+}
+
+gboolean
+transact_handle_early_reply (SmtpClientConnection *self,
+                             SmtpClientReply      *reply)
+{
+  Transact *t = get_uploading (self);
+  SmtpClientVerdict verdict;
+
+  if (t == NULL)
+    return FALSE;
+
+  t->transaction->was_attempted = TRUE;
+
+  /* Judged as the answer to the end of data it comes before: a refusal
+   * stops the upload; anything else is out of step.  Either way the data
+   * cannot be ended cleanly: drop the connection. */
+  verdict = smtp_client_reply_judge (SMTP_CLIENT_COMMAND_END, reply->code);
+  if (verdict == SMTP_CLIENT_VERDICT_REFUSED ||
+      verdict == SMTP_CLIENT_VERDICT_CLOSING)
+    transact_decide (self, t, DECIDED_MESSAGE,
+                     engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                         _("The server refused the message "
+                                           "while it was being sent"), reply),
+                     reply);
+  else
+    transact_decide (self, t, DECIDED_OTHER,
+                     engine_reply_error (SMTP_CLIENT_ERROR_PROTOCOL,
+                                         _("The server replied before the end "
+                                           "of the message"), reply),
+                     reply);
+
+  engine_fail (self, NULL, reply, CLOSE_NOW);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Starting what can start */
+
+void
+transacts_advance (SmtpClientConnection *self)
+{
+  GList *l;
+
+  /* Cancelled ones: those that sent nothing just leave; for one on the
+   * wire, closing the connection is the only way to be sure it is not
+   * delivered */
+  for (l = self->transacts.head; l != NULL; )
+    {
+      Transact *t = l->data;
+      GList *next = l->next;
+
+      if (t->decision == DECIDED_NOT && t->cancellable != NULL &&
+          g_cancellable_is_cancelled (t->cancellable))
+        {
+          transact_decide (self, t, DECIDED_OTHER,
+                           g_error_new_literal (G_IO_ERROR,
+                                                G_IO_ERROR_CANCELLED,
+                                                _("Operation was cancelled")),
+                           NULL);
+          if (t->phase != TRANSACT_QUEUED)
+            {
+              engine_note (self, "closing the connection to cancel the "
+                                 "transaction");
+              engine_fail (self, NULL, NULL, CLOSE_NOW);
+              return;
+            }
+          transact_finish (self, t);
+        }
+      l = next;
+    }
+
+  if (self->phase != PHASE_READY)
+    return;
+
+  for (l = self->transacts.head; l != NULL; l = l->next)
+    {
+      Transact *t = l->data;
+
+      if (t->phase == TRANSACT_UPLOAD)
+        {
+          upload_continue (self, t);
+          break;
+        }
+    }
+
+  while (self->phase == PHASE_READY)
+    {
+      Transact *queued = NULL;
+      gboolean busy = FALSE;
+
+      for (l = self->transacts.head; l != NULL; l = l->next)
+        {
+          Transact *t = l->data;
+
+          if (t->phase == TRANSACT_ENVELOPE || t->phase == TRANSACT_UPLOAD)
+            busy = TRUE;
+          else if (t->phase == TRANSACT_QUEUED && queued == NULL)
+            queued = t;
+        }
+
+      if (queued == NULL || busy ||
+          (!(self->extensions & SMTP_CLIENT_EXTENSION_PIPELINING) &&
+           self->expects_length > 0))
+        return;
+
+      start_envelope (self, queued);
+    }
+}
