@@ -3,15 +3,15 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * smtpclient-connection.c             the object, the reader, the writer,
- *                                     the timer, the queue of expected
+ * smtpclient-connection.c             the object, the queue of expected
  *                                     replies and the loop that drives
- *                                     them; failure and closing
+ *                                     it; failure and closing
+ * smtpclient-connection-io.c          the reader, the writer, the timer
  * smtpclient-connection-setup.c       connect, TLS, greeting, EHLO/HELO,
  *                                     STARTTLS, AUTH
- * smtpclient-connection-transaction.c MAIL, RCPT, DATA, the content, the
- *                                     end of data, RSET: transactions and
- *                                     their outcome
+ * smtpclient-connection-transaction.c MAIL, RCPT, DATA, the end of data,
+ *                                     RSET: transactions and their outcome
+ * smtpclient-connection-content.c     the content between DATA and the end
  *
  * The loop (engine_run) is the only place where replies are handled,
  * work is started, the output is flushed, finished transactions are
@@ -31,6 +31,10 @@
 #include "smtpclient-sasl-private.h"
 
 G_BEGIN_DECLS
+
+/* Room for replies read ahead: several maximal lines */
+#define IN_BUFFER_SIZE   (4 * (SMTP_CLIENT_REPLY_MAX_LINE + 2))
+#define OUT_INITIAL_SIZE 4096
 
 typedef struct _Transact Transact;
 
@@ -196,7 +200,20 @@ struct _SmtpClientConnection
   gint64                           last_progress;
 };
 
+/* smtpclient-connection-io.c */
+GError          *engine_timeout_error    (SmtpClientConnection *self);
+void             engine_stop_writing     (SmtpClientConnection *self);
+void             engine_wipe_output      (SmtpClientConnection *self,
+                                          gsize                 from,
+                                          gsize                 to);
+gboolean         engine_read_more        (SmtpClientConnection *self);
+SmtpClientReply *engine_take_reply       (SmtpClientConnection  *self,
+                                          Transact              *log_to,
+                                          GError               **error);
+void             engine_update_timer     (SmtpClientConnection *self);
+
 /* smtpclient-connection.c */
+void             engine_close            (SmtpClientConnection *self);
 void             engine_run              (SmtpClientConnection *self);
 void             engine_fail             (SmtpClientConnection *self,
                                           GError               *error,
@@ -270,7 +287,14 @@ void             transacts_fail_all      (SmtpClientConnection *self,
                                           gboolean              to_all);
 void             transact_report         (SmtpClientConnection *self,
                                           Transact             *t);
+
+/* smtpclient-connection-content.c */
+void             upload_start            (SmtpClientConnection *self,
+                                          Transact             *t);
+void             upload_continue         (SmtpClientConnection *self,
+                                          Transact             *t);
 void             upload_stop             (SmtpClientConnection *self);
+Transact        *transacts_get_uploading (SmtpClientConnection *self);
 void             transact_report_progress (SmtpClientConnection *self);
 Transact        *transacts_get_active    (SmtpClientConnection *self);
 

@@ -28,13 +28,8 @@
 #include "smtpclient-error.h"
 #include "smtpclient-private.h"
 
-/* Room for replies read ahead: several maximal lines */
-#define IN_BUFFER_SIZE   (4 * (SMTP_CLIENT_REPLY_MAX_LINE + 2))
-#define OUT_INITIAL_SIZE 4096
-
 G_DEFINE_FINAL_TYPE (SmtpClientConnection, smtp_client_connection, G_TYPE_OBJECT)
 
-static void engine_close (SmtpClientConnection *self);
 
 /* ---------------------------------------------------------------------- */
 /* Logging */
@@ -100,17 +95,6 @@ engine_unexpected_error (SmtpClientCommand      command,
                        * data"), then the server's reply */
                       _("Unexpected reply from the server to %s: %s"),
                       smtp_client_command_get_name (command), text);
-}
-
-static GError *
-timeout_error (SmtpClientConnection *self)
-{
-  return g_error_new (SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT,
-                      g_dngettext (GETTEXT_PACKAGE,
-                                   "No response from the server for %u second",
-                                   "No response from the server for %u seconds",
-                                   self->settings->timeout),
-                      self->settings->timeout);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -180,325 +164,6 @@ expect_clear (SmtpClientConnection *self)
 {
   while (self->expects_length > 0)
     expect_pop (self);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Writer
- *
- * What is queued goes into one buffer and out with non-blocking writes;
- * when the socket takes no more, a pollable source waits for room.  The
- * buffer may hold a credential (AUTH): then every byte of it that is
- * given up (moved, written, freed) is wiped first. */
-
-static void
-writer_wipe (SmtpClientConnection *self,
-             gsize                 from,
-             gsize                 to)
-{
-  if (self->out_has_secret && to > from)
-    smtp_client_secret_wipe (self->out + from, to - from);
-}
-
-static void
-writer_ensure (SmtpClientConnection *self,
-               gsize                 length)
-{
-  gsize pending = self->out_end - self->out_start;
-  gsize size;
-  guint8 *out;
-
-  if (self->out_end + length <= self->out_size)
-    return;
-
-  if (self->out_start > 0 && pending + length <= self->out_size)
-    {
-      memmove (self->out, self->out + self->out_start, pending);
-      writer_wipe (self, pending, self->out_end);
-      self->out_start = 0;
-      self->out_end = pending;
-      return;
-    }
-
-  size = MAX (MAX (self->out_size * 2, OUT_INITIAL_SIZE), pending + length);
-  out = g_malloc (size);
-  if (pending > 0)
-    memcpy (out, self->out + self->out_start, pending);
-  writer_wipe (self, 0, self->out_end);
-  g_free (self->out);
-  self->out = out;
-  self->out_size = size;
-  self->out_start = 0;
-  self->out_end = pending;
-}
-
-guint8 *
-engine_reserve (SmtpClientConnection *self,
-                gsize                 length)
-{
-  writer_ensure (self, length);
-  return self->out + self->out_end;
-}
-
-void
-engine_commit (SmtpClientConnection *self,
-               gsize                 length)
-{
-  g_assert (self->out_end + length <= self->out_size);
-
-  self->out_end += length;
-  self->queued_total += length;
-}
-
-gsize
-engine_pending_output (SmtpClientConnection *self)
-{
-  return self->out_end - self->out_start;
-}
-
-static void
-queue_line (SmtpClientConnection *self,
-            const char           *command,
-            gsize                 length)
-{
-  guint8 *out = engine_reserve (self, length + 2);
-
-  memcpy (out, command, length);
-  out[length] = '\r';
-  out[length + 1] = '\n';
-  engine_commit (self, length + 2);
-}
-
-/* Queue @command (@length bytes, without CR LF) for @transact (NULL: the
- * set-up, QUIT), logged as @logged or as itself */
-void
-engine_send (SmtpClientConnection *self,
-             Transact             *transact,
-             const char           *command,
-             gsize                 length,
-             const char           *logged)
-{
-  if (logged != NULL)
-    engine_log (self, transact, "-> ", logged, -1);
-  else
-    engine_log (self, transact, "-> ", command, (gssize) length);
-
-  queue_line (self, command, length);
-}
-
-/* The same for a command that holds a credential: the caller wipes its
- * own copy, the writer wipes this one */
-void
-engine_send_secret (SmtpClientConnection *self,
-                    const char           *command,
-                    gsize                 length,
-                    const char           *logged)
-{
-  engine_log (self, NULL, "-> ", logged, -1);
-  self->out_has_secret = TRUE;
-  queue_line (self, command, length);
-}
-
-static gboolean
-on_writable (GObject  *stream,
-             gpointer  user_data)
-{
-  SmtpClientConnection *self = user_data;
-
-  g_clear_pointer (&self->write_source, g_source_unref);
-  engine_run (self);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* Write what is queued, as far as the socket takes it now */
-void
-engine_flush (SmtpClientConnection *self)
-{
-  while (self->out_end > self->out_start)
-    {
-      GError *error = NULL;
-      gssize n;
-
-      if (self->output == NULL || self->write_source != NULL)
-        return;
-
-      n = g_pollable_output_stream_write_nonblocking (self->output,
-                                                      self->out + self->out_start,
-                                                      self->out_end - self->out_start,
-                                                      NULL, &error);
-      if (n > 0)
-        {
-          self->out_start += n;
-          self->written_total += n;
-          self->progress = TRUE;
-          continue;
-        }
-
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        {
-          g_error_free (error);
-          self->write_source = g_pollable_output_stream_create_source (self->output,
-                                                                       NULL);
-          g_source_set_callback (self->write_source,
-                                 (GSourceFunc) (void (*) (void)) on_writable,
-                                 self, NULL);
-          g_source_set_static_name (self->write_source,
-                                    "[smtpclient] writable");
-          g_source_attach (self->write_source, self->context);
-          return;
-        }
-
-      if (error == NULL)
-        error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
-                                     _("The connection was lost"));
-      engine_fail (self, error, NULL, CLOSE_NOW);
-      return;
-    }
-
-  /* All out: start from the beginning again */
-  writer_wipe (self, 0, self->out_end);
-  self->out_has_secret = FALSE;
-  self->out_start = self->out_end = 0;
-}
-
-static void
-writer_stop (SmtpClientConnection *self)
-{
-  if (self->write_source != NULL)
-    {
-      g_source_destroy (self->write_source);
-      g_clear_pointer (&self->write_source, g_source_unref);
-    }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Reader */
-
-static gboolean
-on_readable (GObject  *stream,
-             gpointer  user_data)
-{
-  SmtpClientConnection *self = user_data;
-
-  engine_run (self);
-
-  /* engine_run() destroys the source when it stops reading */
-  return G_SOURCE_CONTINUE;
-}
-
-void
-engine_stop_reading (SmtpClientConnection *self)
-{
-  if (self->read_source != NULL)
-    {
-      g_source_destroy (self->read_source);
-      g_clear_pointer (&self->read_source, g_source_unref);
-    }
-}
-
-static void
-start_reading (SmtpClientConnection *self)
-{
-  if (self->read_source != NULL || self->input == NULL || self->in_eof ||
-      self->in_error != NULL)
-    return;
-
-  self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
-  g_source_set_callback (self->read_source,
-                         (GSourceFunc) (void (*) (void)) on_readable,
-                         self, NULL);
-  g_source_set_static_name (self->read_source, "[smtpclient] readable");
-  g_source_attach (self->read_source, self->context);
-}
-
-/* Read what the server has sent, without blocking; FALSE when nothing new
- * came (it would block, or the end or an error was reached before) */
-static gboolean
-reader_fill (SmtpClientConnection *self)
-{
-  GError *error = NULL;
-  gssize n;
-
-  if (self->input == NULL || self->in_eof || self->in_error != NULL)
-    return FALSE;
-
-  if (self->in_start > 0)
-    {
-      memmove (self->in, self->in + self->in_start,
-               self->in_end - self->in_start);
-      self->in_end -= self->in_start;
-      self->in_start = 0;
-    }
-  if (self->in_end == IN_BUFFER_SIZE)
-    return FALSE;
-
-  n = g_pollable_input_stream_read_nonblocking (self->input,
-                                                self->in + self->in_end,
-                                                IN_BUFFER_SIZE - self->in_end,
-                                                NULL, &error);
-  if (n > 0)
-    {
-      self->in_end += n;
-      self->progress = TRUE;
-      return TRUE;
-    }
-
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    {
-      g_error_free (error);
-      return FALSE;
-    }
-
-  /* The end, or an error: nothing more will come, stop watching */
-  engine_stop_reading (self);
-  if (n == 0)
-    self->in_eof = TRUE;
-  else
-    self->in_error = error;
-  return TRUE;
-}
-
-/* The next complete reply in the buffer (transfer full), NULL when more is
- * needed or on @error; its lines are logged to @log_to as they go */
-static SmtpClientReply *
-reader_take_reply (SmtpClientConnection  *self,
-                   Transact              *log_to,
-                   GError               **error)
-{
-  for (;;)
-    {
-      const char *line = (const char *) self->in + self->in_start;
-      gsize available = self->in_end - self->in_start;
-      const char *newline = memchr (line, '\n', available);
-      SmtpClientReply *reply = NULL;
-      SmtpClientReplyParseResult result;
-      gsize length;
-
-      if (newline == NULL)
-        {
-          if (available > SMTP_CLIENT_REPLY_MAX_LINE + 1)
-            {
-              g_set_error (error, SMTP_CLIENT_ERROR,
-                           SMTP_CLIENT_ERROR_PROTOCOL,
-                           _("The server sent a reply line longer than %u "
-                             "bytes"), (guint) SMTP_CLIENT_REPLY_MAX_LINE);
-              return NULL;
-            }
-          return NULL;
-        }
-
-      length = newline - line;
-      engine_log (self, log_to, "<- ", line,
-                  length > 0 && line[length - 1] == '\r' ? length - 1 : length);
-      result = smtp_client_reply_parser_feed_line (self->parser, line, length,
-                                                   &reply, error);
-      self->in_start += length + 1;
-
-      if (result == SMTP_CLIENT_REPLY_PARSE_COMPLETE)
-        return reply;
-      if (result == SMTP_CLIENT_REPLY_PARSE_ERROR)
-        return NULL;
-    }
 }
 
 /* Whom the lines being read are for */
@@ -596,7 +261,7 @@ handle_input (SmtpClientConnection *self)
       if (self->phase == PHASE_CLOSED || self->phase == PHASE_HANDSHAKE)
         return;
 
-      reply = reader_take_reply (self, reader_log_target (self), &error);
+      reply = engine_take_reply (self, reader_log_target (self), &error);
       if (error != NULL)
         {
           engine_fail (self, error, NULL, CLOSE_NOW);
@@ -630,144 +295,15 @@ handle_input (SmtpClientConnection *self)
           return;
         }
 
-      if (!reader_fill (self))
+      if (!engine_read_more (self))
         return;
-    }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Streams */
-
-void
-engine_set_streams (SmtpClientConnection *self,
-                    GIOStream            *stream)
-{
-  GInputStream *input = g_io_stream_get_input_stream (stream);
-  GOutputStream *output = g_io_stream_get_output_stream (stream);
-
-  engine_stop_reading (self);
-  writer_stop (self);
-  g_set_object (&self->stream, stream);
-  g_clear_object (&self->input);
-  g_clear_object (&self->output);
-
-  if (!G_IS_POLLABLE_INPUT_STREAM (input) ||
-      !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (input)) ||
-      !G_IS_POLLABLE_OUTPUT_STREAM (output) ||
-      !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (output)))
-    {
-      engine_fail (self,
-                   g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                                        "The connection's streams cannot be "
-                                        "polled"),
-                   NULL, CLOSE_NOW);
-      return;
-    }
-
-  self->input = g_object_ref (G_POLLABLE_INPUT_STREAM (input));
-  self->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (output));
-  smtp_client_reply_parser_reset (self->parser);
-  self->in_start = self->in_end = 0;
-  start_reading (self);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Timer
- *
- * It runs whenever the server owes us something: a connection, a
- * handshake, a reply, or room for what we write; not while content is
- * read from a source that would block.  It is re-armed at the end of each
- * loop that made progress; moving the deadline costs nothing: the source
- * wakes up at its ready time and either fires or sleeps again until the
- * deadline that moved meanwhile. */
-
-static gboolean
-on_timer (gpointer user_data)
-{
-  SmtpClientConnection *self = user_data;
-  gint64 now = g_get_monotonic_time ();
-
-  self->timer_ready = -1;
-  if (!self->timer_armed)
-    {
-      g_source_set_ready_time (self->timer, -1);
-      return G_SOURCE_CONTINUE;
-    }
-
-  if (now < self->deadline)
-    {
-      self->timer_ready = self->deadline;
-      g_source_set_ready_time (self->timer, self->deadline);
-      return G_SOURCE_CONTINUE;
-    }
-
-  g_source_set_ready_time (self->timer, -1);
-  self->timer_armed = FALSE;
-  self->timed_out = TRUE;
-  engine_fail (self, timeout_error (self), NULL, CLOSE_NOW);
-  engine_run (self);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-dispatch_timer (GSource     *source,
-                GSourceFunc  callback,
-                gpointer     user_data)
-{
-  return callback (user_data);
-}
-
-static GSourceFuncs timer_funcs = {
-  NULL, NULL, dispatch_timer, NULL, NULL, NULL,
-};
-
-static gboolean
-is_waiting_on_server (SmtpClientConnection *self)
-{
-  return self->phase == PHASE_CONNECTING || self->phase == PHASE_HANDSHAKE ||
-         (self->phase != PHASE_CLOSED &&
-          (self->expects_length > 0 || engine_pending_output (self) > 0));
-}
-
-static void
-timer_update (SmtpClientConnection *self)
-{
-  if (self->settings->timeout == 0 || !is_waiting_on_server (self))
-    {
-      self->timer_armed = FALSE;
-      self->progress = FALSE;
-      return;
-    }
-
-  if (self->timer_armed && !self->progress)
-    return;
-
-  self->progress = FALSE;
-  self->timer_armed = TRUE;
-  self->deadline = g_get_monotonic_time () +
-                   (gint64) self->settings->timeout * G_USEC_PER_SEC;
-
-  if (self->timer == NULL)
-    {
-      self->timer = g_source_new (&timer_funcs, sizeof (GSource));
-      g_source_set_callback (self->timer, on_timer, self, NULL);
-      g_source_set_static_name (self->timer, "[smtpclient] timeout");
-      g_source_set_ready_time (self->timer, -1);
-      g_source_attach (self->timer, self->context);
-    }
-
-  if (self->timer_ready < 0 || self->timer_ready > self->deadline)
-    {
-      self->timer_ready = self->deadline;
-      g_source_set_ready_time (self->timer, self->deadline);
     }
 }
 
 /* ---------------------------------------------------------------------- */
 /* Failure and closing */
 
-static void
+void
 engine_close (SmtpClientConnection *self)
 {
   if (self->phase == PHASE_CLOSED)
@@ -775,7 +311,7 @@ engine_close (SmtpClientConnection *self)
 
   self->phase = PHASE_CLOSED;
   engine_stop_reading (self);
-  writer_stop (self);
+  engine_stop_writing (self);
   upload_stop (self);
   expect_clear (self);
   g_cancellable_cancel (self->io_cancellable);
@@ -793,7 +329,7 @@ engine_close (SmtpClientConnection *self)
   g_clear_object (&self->stream);
   g_clear_object (&self->socket_connection);
 
-  writer_wipe (self, 0, self->out_end);
+  engine_wipe_output (self, 0, self->out_end);
   self->out_has_secret = FALSE;
   self->out_start = self->out_end = 0;
   self->timer_armed = FALSE;
@@ -819,7 +355,7 @@ engine_fail (SmtpClientConnection  *self,
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       g_error_free (error);
-      error = timeout_error (self);
+      error = engine_timeout_error (self);
     }
 
   if (error != NULL)
@@ -952,7 +488,7 @@ engine_run (SmtpClientConnection *self)
     }
   while (self->run_again);
 
-  timer_update (self);
+  engine_update_timer (self);
   self->running = FALSE;
   if (self->phase == PHASE_CLOSED && self->self_ref != NULL)
     g_clear_object (&self->self_ref);
@@ -1157,7 +693,7 @@ smtp_client_connection_finalize (GObject *object)
   while ((t = g_queue_pop_head (&self->finished)) != NULL)
     transact_free (t);
 
-  writer_wipe (self, 0, self->out_end);
+  engine_wipe_output (self, 0, self->out_end);
   g_free (self->out);
   g_free (self->in);
   g_free (self->chunk);
