@@ -16,6 +16,8 @@
 
 #include <smtpclient/smtpclient.h>
 
+#include "smtpclient-send-private.h"
+
 /* Exit codes */
 enum {
   EXIT_SENT = 0,
@@ -190,441 +192,70 @@ parse_security (const char          *text,
   return FALSE;
 }
 
+/* memset through a volatile pointer: a plain memset right before free()
+ * is a dead store the compiler may remove */
+static void *(*const volatile wipe_memset) (void *, int, size_t) = memset;
+
+/* The password, from the first line of @path; the rest of the file is
+ * wiped from memory at once */
 static char *
 read_password_file (const char  *path,
                     GError     **error)
 {
-  g_autofree char *contents = NULL;
-  char *newline;
+  char *contents = NULL;
+  gsize length = 0;
+  char *password;
 
-  if (!g_file_get_contents (path, &contents, NULL, error))
+  if (!g_file_get_contents (path, &contents, &length, error))
     return NULL;
 
-  newline = strpbrk (contents, "\r\n");
-  if (newline != NULL)
-    *newline = '\0';
+  password = g_strndup (contents, strcspn (contents, "\r\n"));
+  wipe_memset (contents, 0, length);
+  g_free (contents);
 
-  return g_steal_pointer (&contents);
+  return password;
 }
-
-/* -t: recipients from the message headers.
- *
- * The message is streamed, so only the header block is read into memory
- * (up to HEADER_LIMIT bytes): its To, Cc and Bcc fields give the
- * recipients, the Bcc field is dropped, and the task reads the remaining
- * header lines from memory and then the rest of the input from where the
- * header reading stopped, through a ConcatStream. */
-
-#define HEADER_LIMIT (1024 * 1024)
-
-#define TYPE_CONCAT_STREAM (concat_stream_get_type ())
-G_DECLARE_FINAL_TYPE (ConcatStream, concat_stream, SEND, CONCAT_STREAM,
-                      GInputStream)
-
-struct _ConcatStream
-{
-  GInputStream  parent_instance;
-  GInputStream *parts[2];
-  guint         current;
-};
-
-G_DEFINE_FINAL_TYPE (ConcatStream, concat_stream, G_TYPE_INPUT_STREAM)
-
-static gssize
-concat_stream_read (GInputStream  *stream,
-                    void          *buffer,
-                    gsize          count,
-                    GCancellable  *cancellable,
-                    GError       **error)
-{
-  ConcatStream *self = SEND_CONCAT_STREAM (stream);
-
-  while (self->current < G_N_ELEMENTS (self->parts))
-    {
-      gssize n = g_input_stream_read (self->parts[self->current], buffer,
-                                      count, cancellable, error);
-
-      if (n != 0 || count == 0)
-        return n;
-      self->current++;
-    }
-
-  return 0;
-}
-
-typedef struct
-{
-  void  *buffer;
-  gsize  count;
-} ConcatRead;
-
-static void concat_stream_read_next (GTask *task);
 
 static void
-concat_stream_part_read_cb (GObject      *source,
-                            GAsyncResult *result,
-                            gpointer      user_data)
+free_password (char *password)
 {
-  g_autoptr(GTask) task = user_data;
-  ConcatStream *self = g_task_get_source_object (task);
-  GError *error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result,
-                                         &error);
-
-  if (n < 0)
-    g_task_return_error (task, error);
-  else if (n > 0)
-    g_task_return_int (task, n);
-  else
+  if (password != NULL)
     {
-      self->current++;
-      concat_stream_read_next (g_steal_pointer (&task));
+      wipe_memset (password, 0, strlen (password));
+      g_free (password);
     }
 }
 
-static void
-concat_stream_read_next (GTask *task)
-{
-  ConcatStream *self = g_task_get_source_object (task);
-  ConcatRead *read = g_task_get_task_data (task);
+typedef char *SecretString;
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SecretString, free_password, NULL)
 
-  if (self->current >= G_N_ELEMENTS (self->parts) || read->count == 0)
+/* Set the password without a copy that GLib frees unwiped (g_object_set()
+ * collects the string into a GValue of its own) */
+static void
+set_password (SmtpClientTask *task,
+              const char     *password)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_STRING);
+  g_value_set_static_string (&value, password);
+  g_object_set_property (G_OBJECT (task), "auth-password", &value);
+  g_value_unset (&value);
+}
+
+/* sendmail's spellings: "-oi" is one option (ignored, as "-i" is: a lone
+ * "." never ends the input here); everything after "--" is left alone */
+static void
+rewrite_sendmail_options (int    argc,
+                          char **argv)
+{
+  for (int i = 1; i < argc; i++)
     {
-      g_task_return_int (task, 0);
-      g_object_unref (task);
-      return;
-    }
-
-  g_input_stream_read_async (self->parts[self->current], read->buffer,
-                             read->count, g_task_get_priority (task),
-                             g_task_get_cancellable (task),
-                             concat_stream_part_read_cb, task);
-}
-
-static void
-concat_stream_read_async (GInputStream        *stream,
-                          void                *buffer,
-                          gsize                count,
-                          int                  io_priority,
-                          GCancellable        *cancellable,
-                          GAsyncReadyCallback  callback,
-                          gpointer             user_data)
-{
-  GTask *task = g_task_new (stream, cancellable, callback, user_data);
-  ConcatRead *read = g_new0 (ConcatRead, 1);
-
-  g_task_set_source_tag (task, concat_stream_read_async);
-  g_task_set_priority (task, io_priority);
-  read->buffer = buffer;
-  read->count = count;
-  g_task_set_task_data (task, read, g_free);
-  concat_stream_read_next (task);
-}
-
-static gssize
-concat_stream_read_finish (GInputStream  *stream,
-                           GAsyncResult  *result,
-                           GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
-                        concat_stream_read_async, -1);
-
-  return g_task_propagate_int (G_TASK (result), error);
-}
-
-static gboolean
-concat_stream_close (GInputStream  *stream,
-                     GCancellable  *cancellable,
-                     GError       **error)
-{
-  ConcatStream *self = SEND_CONCAT_STREAM (stream);
-  gboolean ok = TRUE;
-
-  for (gsize i = 0; i < G_N_ELEMENTS (self->parts); i++)
-    if (self->parts[i] != NULL &&
-        !g_input_stream_close (self->parts[i], cancellable,
-                               ok ? error : NULL))
-      ok = FALSE;
-
-  return ok;
-}
-
-static void
-concat_stream_dispose (GObject *object)
-{
-  ConcatStream *self = SEND_CONCAT_STREAM (object);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (self->parts); i++)
-    g_clear_object (&self->parts[i]);
-
-  G_OBJECT_CLASS (concat_stream_parent_class)->dispose (object);
-}
-
-static void
-concat_stream_class_init (ConcatStreamClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
-
-  object_class->dispose = concat_stream_dispose;
-  stream_class->read_fn = concat_stream_read;
-  stream_class->read_async = concat_stream_read_async;
-  stream_class->read_finish = concat_stream_read_finish;
-  stream_class->close_fn = concat_stream_close;
-}
-
-static void
-concat_stream_init (ConcatStream *self)
-{
-}
-
-static GInputStream *
-concat_stream_new (GInputStream *first,
-                   GInputStream *second)
-{
-  ConcatStream *self = g_object_new (TYPE_CONCAT_STREAM, NULL);
-
-  self->parts[0] = g_object_ref (first);
-  self->parts[1] = g_object_ref (second);
-  return G_INPUT_STREAM (self);
-}
-
-/* Appends the addr-specs of an address list (RFC 5322 3.4: "Name <addr>",
- * bare addresses, comments, quoted strings, groups) to @recipients,
- * skipping ones already there. */
-static void
-add_address_list (const char *value,
-                  GPtrArray  *recipients)
-{
-  g_autoptr(GString) token = g_string_new (NULL);
-  g_autoptr(GString) angle = g_string_new (NULL);
-  gboolean in_quote = FALSE;
-  gboolean in_angle = FALSE;
-  gboolean has_angle = FALSE;
-  int comment_depth = 0;
-
-  for (const char *p = value; ; p++)
-    {
-      char c = *p;
-
-      if (c != '\0' && in_quote)
-        {
-          GString *out = in_angle ? angle : token;
-
-          g_string_append_c (out, c);
-          if (c == '\\' && p[1] != '\0')
-            g_string_append_c (out, *++p);
-          else if (c == '"')
-            in_quote = FALSE;
-          continue;
-        }
-
-      if (c != '\0' && comment_depth > 0)
-        {
-          if (c == '\\' && p[1] != '\0')
-            p++;
-          else if (c == '(')
-            comment_depth++;
-          else if (c == ')')
-            comment_depth--;
-          continue;
-        }
-
-      if (c == '(')
-        comment_depth++;
-      else if (c == '"')
-        {
-          in_quote = TRUE;
-          g_string_append_c (in_angle ? angle : token, c);
-        }
-      else if (c == '<' && !in_angle)
-        {
-          in_angle = TRUE;
-          has_angle = TRUE;
-          g_string_truncate (angle, 0);
-        }
-      else if (c == '>' && in_angle)
-        in_angle = FALSE;
-      else if (c == ':' && !in_angle)
-        g_string_truncate (token, 0);   /* a group's display name */
-      else if (c != '\0' && in_angle)
-        g_string_append_c (angle, c);
-      else if (c == ',' || c == ';' || c == '\0')
-        {
-          const char *address = has_angle ? angle->str : token->str;
-          const char *route_end = has_angle ? strrchr (address, ':') : NULL;
-          g_autofree char *bare = NULL;
-
-          /* An obsolete source route: <@relay:user@example.org> */
-          if (route_end != NULL && address[0] == '@')
-            address = route_end + 1;
-
-          bare = g_strstrip (g_strdup (address));
-          if (!has_angle)
-            {
-              /* Folding white space around the parts of a bare address */
-              g_autoptr(GString) squeezed = g_string_new (NULL);
-
-              for (const char *q = bare; *q != '\0'; q++)
-                if (!g_ascii_isspace (*q))
-                  g_string_append_c (squeezed, *q);
-              g_free (bare);
-              bare = g_string_free (g_steal_pointer (&squeezed), FALSE);
-            }
-
-          if (*bare != '\0' &&
-              !g_ptr_array_find_with_equal_func (recipients, bare,
-                                                 g_str_equal, NULL))
-            g_ptr_array_add (recipients, g_steal_pointer (&bare));
-
-          g_string_truncate (token, 0);
-          g_string_truncate (angle, 0);
-          has_angle = FALSE;
-          if (c == '\0')
-            break;
-        }
-      else
-        g_string_append_c (token, c);
-    }
-}
-
-static gboolean
-is_recipient_field (const char *name,
-                    gsize       length,
-                    gboolean   *is_bcc)
-{
-  *is_bcc = length == 3 && g_ascii_strncasecmp (name, "bcc", 3) == 0;
-
-  return *is_bcc ||
-         (length == 2 && (g_ascii_strncasecmp (name, "to", 2) == 0 ||
-                          g_ascii_strncasecmp (name, "cc", 2) == 0));
-}
-
-/* Reads the header block of @input (up to and including the empty line, or
- * up to the first line that is not a header field), adds the recipients of
- * its To, Cc and Bcc fields to @recipients, and returns a stream that gives
- * the same message without the Bcc field. */
-static GInputStream *
-read_recipients_from_headers (GInputStream  *input,
-                              GPtrArray     *recipients,
-                              GError       **error)
-{
-  g_autoptr(GDataInputStream) data = g_data_input_stream_new (input);
-  g_autoptr(GString) header = g_string_new (NULL);
-  g_autoptr(GString) field = g_string_new (NULL);
-  g_autoptr(GBytes) bytes = NULL;
-  g_autoptr(GInputStream) memory = NULL;
-  gboolean keep_field = TRUE;
-  gsize total = 0;
-
-  g_data_input_stream_set_newline_type (data, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (data),
-                                               TRUE);
-
-  for (;;)
-    {
-      g_autoptr(GError) local_error = NULL;
-      gsize length = 0;
-      g_autofree char *line = g_data_input_stream_read_line (data, &length,
-                                                             NULL,
-                                                             &local_error);
-      gsize text_length;
-      gboolean is_continuation;
-      const char *colon = NULL;
-
-      if (local_error != NULL)
-        {
-          g_set_error (error, G_IO_ERROR, local_error->code,
-                       _("Could not read the message: %s"),
-                       local_error->message);
-          return NULL;
-        }
-
-      total += length + 1;
-      if (total > HEADER_LIMIT)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                       _("The message header is larger than %u bytes"),
-                       (guint) HEADER_LIMIT);
-          return NULL;
-        }
-
-      is_continuation = line != NULL && (line[0] == ' ' || line[0] == '\t');
-
-      /* The field read so far is complete: take its recipients. */
-      if (!is_continuation && field->len > 0)
-        {
-          const char *value = strchr (field->str, ':');
-          gboolean is_bcc;
-
-          if (is_recipient_field (field->str, value - field->str, &is_bcc))
-            add_address_list (value + 1, recipients);
-          g_string_truncate (field, 0);
-        }
-
-      if (line == NULL)
+      if (g_str_equal (argv[i], "--"))
         break;
-
-      text_length = length;
-      if (text_length > 0 && line[text_length - 1] == '\r')
-        text_length--;
-
-      if (is_continuation && field->len == 0)
-        {
-          /* White space before any field: this is not a header. */
-          g_string_append_len (header, line, length);
-          g_string_append_c (header, '\n');
-          break;
-        }
-
-      if (is_continuation)
-        {
-          /* Unfolding: the line belongs to the current field. */
-          g_string_append_len (field, line, text_length);
-          if (keep_field)
-            {
-              g_string_append_len (header, line, length);
-              g_string_append_c (header, '\n');
-            }
-          continue;
-        }
-
-      /* A field starts with a name of printable characters and a colon. */
-      for (const char *q = line; q < line + text_length && *q > ' ' &&
-                                 *q < 127; q++)
-        if (*q == ':')
-          {
-            colon = q;
-            break;
-          }
-
-      if (colon == NULL || colon == line)
-        {
-          /* The empty line, or the body started without one: the rest is
-           * sent as read. */
-          g_string_append_len (header, line, length);
-          g_string_append_c (header, '\n');
-          break;
-        }
-      else
-        {
-          gboolean is_bcc = FALSE;
-
-          is_recipient_field (line, colon - line, &is_bcc);
-          keep_field = !is_bcc;
-          g_string_append_len (field, line, text_length);
-          if (keep_field)
-            {
-              g_string_append_len (header, line, length);
-              g_string_append_c (header, '\n');
-            }
-        }
+      if (g_str_equal (argv[i], "-oi"))
+        argv[i][1] = 'i', argv[i][2] = '\0';
     }
-
-  bytes = g_string_free_to_bytes (g_steal_pointer (&header));
-  memory = g_memory_input_stream_new_from_bytes (bytes);
-  return concat_stream_new (memory, G_INPUT_STREAM (data));
 }
 
 int
@@ -653,7 +284,9 @@ main (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
   g_autoptr(GMainLoop) loop = NULL;
-  g_autofree char *password = NULL;
+  g_auto(SecretString) password = NULL;
+  int max_retries = -1;
+  gboolean ignored = FALSE;
   SmtpClientSecurity security = SMTP_CLIENT_SECURITY_NONE;
   SendState state = { 0 };
   const GOptionEntry entries[] = {
@@ -664,7 +297,7 @@ main (int    argc,
     { "security", 0, 0, G_OPTION_ARG_STRING, &security_name,
       N_("none, starttls-if-available, starttls or tls (default: none)"),
       N_("MODE") },
-    { "from", 0, 0, G_OPTION_ARG_STRING, &from,
+    { "from", 'f', 0, G_OPTION_ARG_STRING, &from,
       N_("The sender address (default: root@localhost)"), N_("ADDR") },
     { "helo", 0, 0, G_OPTION_ARG_STRING, &helo,
       N_("The host name to announce in EHLO/HELO"), N_("NAME") },
@@ -695,6 +328,12 @@ main (int    argc,
     { "read-recipients", 't', 0, G_OPTION_ARG_NONE, &read_recipients,
       N_("Also send to the addresses in the message’s To, Cc and Bcc "
          "fields, and remove the Bcc field"), NULL },
+    { "max-retries", 0, 0, G_OPTION_ARG_INT, &max_retries,
+      N_("Try again this many times after a transient failure that left "
+         "the message unsent (default: 2)"), N_("N") },
+    { "ignore-dots", 'i', 0, G_OPTION_ARG_NONE, &ignored,
+      N_("Accepted for sendmail compatibility (also -oi): a lone “.” never "
+         "ends the message"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version,
       N_("Print the version and exit"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &recipients,
@@ -731,6 +370,7 @@ main (int    argc,
       "  3  network, TLS, timeout or protocol failure\n"
       "  4  the message could not be read"));
 
+  rewrite_sendmail_options (argc, argv);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       g_printerr ("smtpclient-send: %s\n", error->message);
@@ -755,9 +395,10 @@ main (int    argc,
       return EXIT_USAGE;
     }
 
-  if (port < 0 || port > 65535 || timeout < 0)
+  if (port < 0 || port > 65535 || timeout < 0 || max_retries > 100)
     {
-      g_printerr ("smtpclient-send: %s\n", _("Bad --port or --timeout"));
+      g_printerr ("smtpclient-send: %s\n",
+                  _("Bad --port, --timeout or --max-retries"));
       return EXIT_USAGE;
     }
 
@@ -774,8 +415,14 @@ main (int    argc,
     g_object_set (task, "from", from, NULL);
   if (helo != NULL)
     g_object_set (task, "my-hostname", helo, NULL);
+  if (max_retries >= 0)
+    g_object_set (task, "max-retries", (guint) max_retries, NULL);
   if (debug)
-    g_log_set_debug_enabled (TRUE);
+    {
+      /* Standard error, never mixed into what a script reads */
+      g_log_writer_default_set_use_stderr (TRUE);
+      g_log_set_debug_enabled (TRUE);
+    }
 
   if (bind != NULL)
     {
@@ -807,7 +454,10 @@ main (int    argc,
     }
 
   if (user != NULL)
-    g_object_set (task, "auth-user", user, "auth-password", password, NULL);
+    {
+      g_object_set (task, "auth-user", user, NULL);
+      set_password (task, password);
+    }
   if (auth != NULL)
     g_object_set (task, "auth-mechanism", auth, NULL);
 
@@ -857,7 +507,7 @@ main (int    argc,
         input = g_unix_input_stream_new (0, FALSE);
 
       if (input != NULL)
-        message = read_recipients_from_headers (input, all, &error);
+        message = smtp_client_send_read_recipients (input, all, &error);
       if (message == NULL)
         {
           g_printerr ("smtpclient-send: %s\n", error->message);
@@ -897,8 +547,6 @@ main (int    argc,
   smtp_client_task_send_async (task, NULL, on_sent, &state);
   g_main_loop_run (loop);
 
-  if (password != NULL)
-    memset (password, 0, strlen (password));
   g_free (state.fingerprint);
 
   return state.status;
