@@ -142,6 +142,7 @@ struct _SmtpClientConnection
   gsize                            in_start;
   gsize                            in_end;
   gboolean                         in_eof;
+  gboolean                         next_is_unsolicited;
   GError                          *in_error;
   SmtpClientReplyParser           *parser;
 

@@ -151,8 +151,8 @@ connection_lost_error (void)
 }
 
 /* The transaction the server is dealing with now: the one whose reply is
- * due first, else the one uploading, else (while setting up) the one the
- * connection was opened for */
+ * due first, else the one uploading, else the one the connection was
+ * opened for, until it starts */
 Transact *
 transacts_get_active (SmtpClientConnection *self)
 {
@@ -172,8 +172,15 @@ transacts_get_active (SmtpClientConnection *self)
         return t;
     }
 
-  if (self->phase < PHASE_READY)
-    return g_queue_peek_head (&self->transacts);
+  /* The transaction the connection was opened for, while it has not
+   * started: what goes wrong before is the connection's, so its own */
+  {
+    Transact *head = g_queue_peek_head (&self->transacts);
+
+    if (head != NULL && head->phase == TRANSACT_QUEUED &&
+        head->transaction == self->opener)
+      return head;
+  }
 
   return NULL;
 }
@@ -477,7 +484,9 @@ handle_data_reply (SmtpClientConnection  *self,
 {
   if (verdict == SMTP_CLIENT_VERDICT_REFUSED)
     {
-      t->transient = reply->code / 100 == 4;
+      /* Refused as a whole: a 4yz says try later */
+      if (t->decision == DECIDED_NOT)
+        t->transient = reply->code / 100 == 4;
       transact_decide (self, t, DECIDED_ENVELOPE,
                        engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
                                            _("The server refused DATA"),
@@ -541,7 +550,7 @@ transact_handle_reply (SmtpClientConnection *self,
 
       /* A 421 turns the transaction away as a whole (try again later);
        * to the end of data it refuses the message */
-      if (closing && !is_final)
+      if (closing && !is_final && t->decision == DECIDED_NOT)
         t->transient = TRUE;
       transact_decide (self, t,
                        closing ? (is_final ? DECIDED_MESSAGE : DECIDED_ENVELOPE)
@@ -558,7 +567,8 @@ transact_handle_reply (SmtpClientConnection *self,
       if (verdict == SMTP_CLIENT_VERDICT_REFUSED)
         {
           t->mail_refused = TRUE;
-          t->transient = reply->code / 100 == 4;
+          if (t->decision == DECIDED_NOT)
+            t->transient = reply->code / 100 == 4;
           transact_decide (self, t, DECIDED_ENVELOPE,
                            engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
                                                _("The server refused the "

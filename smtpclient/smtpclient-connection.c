@@ -213,13 +213,27 @@ handle_reply (SmtpClientConnection *self,
 {
   Expect expect;
 
-  if (expect_peek (self) == NULL)
+  if (expect_peek (self) == NULL || self->next_is_unsolicited)
     {
+      self->next_is_unsolicited = FALSE;
       handle_unexpected (self, reply);
       return;
     }
 
   expect = expect_pop (self);
+
+  /* Nothing else is expected, yet more has come: it came before any
+   * command it could answer (an extra line after a reply).  Taken as the
+   * answer to the command this reply leads to, it would put the whole
+   * conversation out of step.  (During an upload it is an early reply:
+   * the content code judges it.) */
+  if (self->expects_length == 0 && expect.command != SMTP_CLIENT_COMMAND_QUIT)
+    {
+      if (self->in_end == self->in_start)
+        engine_read_more (self);
+      if (self->in_end > self->in_start)
+        self->next_is_unsolicited = TRUE;
+    }
   switch (expect.command)
     {
     case SMTP_CLIENT_COMMAND_GREETING:

@@ -1227,3 +1227,30 @@ smtp_test_count_connections (guint port)
 
   return count;
 }
+
+/* Closing a session */
+
+static void
+on_session_closed (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  gboolean *closed = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (smtp_client_session_close_finish (SMTP_CLIENT_SESSION (source),
+                                                   result, &error));
+  g_assert_no_error (error);
+  *closed = TRUE;
+}
+
+void
+smtp_test_close_session (SmtpClientSession *session)
+{
+  gboolean closed = FALSE;
+
+  smtp_client_session_close_async (session, NULL, on_session_closed, &closed);
+  if (!iterate_until (g_main_context_get_thread_default (), &closed,
+                      SMTP_TEST_WAIT_SECONDS * 1000))
+    g_error ("the session did not close within %d s", SMTP_TEST_WAIT_SECONDS);
+}

@@ -110,4 +110,8 @@ void            smtp_test_server_wait_sink_counters (SmtpTestServer *server,
  * client has closed no longer counts, whatever the server has seen. */
 guint           smtp_test_count_connections (guint port);
 
+/* close_async, waiting (bounded, iterating the thread-default context)
+ * until it has finished; fails the test if it reports an error */
+void            smtp_test_close_session (SmtpClientSession *session);
+
 G_END_DECLS
