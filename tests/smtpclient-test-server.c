@@ -287,7 +287,9 @@ peer_read_line (Peer *peer)
 {
   for (;;)
     {
-      guint8 *newline = memchr (peer->buffer->data, '\n', peer->buffer->len);
+      guint8 *newline = peer->buffer->len > 0
+                        ? memchr (peer->buffer->data, '\n', peer->buffer->len)
+                        : NULL;
 
       if (newline != NULL)
         {
@@ -307,13 +309,33 @@ peer_read_line (Peer *peer)
     }
 }
 
+/* Lines kept as commands, at most (content read as lines after a fault
+ * is not worth keeping) */
+#define MAX_COMMANDS 1000
+
 static void
 peer_note_command (Peer       *peer,
                    const char *line)
 {
   g_mutex_lock (&peer->server->mutex);
-  g_ptr_array_add (peer->record->commands, g_strdup (line));
+  if (peer->record->commands->len < MAX_COMMANDS)
+    g_ptr_array_add (peer->record->commands, g_strdup (line));
   g_mutex_unlock (&peer->server->mutex);
+}
+
+/* Read what the client still sends until it closes (or the wait ends),
+ * its lines kept as commands */
+static void
+peer_drain (Peer *peer)
+{
+  for (;;)
+    {
+      g_autofree char *line = peer_read_line (peer);
+
+      if (line == NULL)
+        return;
+      peer_note_command (peer, line);
+    }
 }
 
 static gboolean
@@ -647,8 +669,7 @@ play (Peer      *peer,
           return;
 
         case DIRECTIVE_EXPECT_CLOSE:
-          while (peer_receive (peer))
-            ;
+          peer_drain (peer);
           if (peer->timed_out)
             peer_fail (peer, d->line, "the client did not close");
           return;
@@ -709,8 +730,7 @@ on_run (GThreadedSocketService *service,
 
   /* The part is over: what the client still says is recorded, until it
    * closes */
-  while (peer_receive (&peer))
-    ;
+  peer_drain (&peer);
   peer_close (&peer, FALSE);
 
   g_object_unref (peer.stream);

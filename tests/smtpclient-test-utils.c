@@ -468,8 +468,8 @@ smtp_test_server_start_script (const char *script)
 }
 
 /* Picks a port that was free a moment ago. */
-static guint
-pick_free_port (void)
+guint
+smtp_test_free_port (void)
 {
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GInetAddress) loopback = NULL;
@@ -583,7 +583,7 @@ smtp_test_server_start_sink (const char *first_arg,
     {
       g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
       g_autoptr(GError) error = NULL;
-      guint port = pick_free_port ();
+      guint port = smtp_test_free_port ();
       guint i;
 
       g_ptr_array_add (argv, g_strdup (sink));
@@ -1075,7 +1075,7 @@ smtp_test_server_start_sink_counted (const char *first_arg,
       g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
       g_autoptr(GSubprocessLauncher) launcher = NULL;
       g_autoptr(GError) error = NULL;
-      guint port = pick_free_port ();
+      guint port = smtp_test_free_port ();
       guint i;
 
       g_ptr_array_add (argv, g_strdup (sink));

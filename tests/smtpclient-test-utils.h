@@ -110,6 +110,9 @@ void            smtp_test_server_wait_sink_counters (SmtpTestServer *server,
  * client has closed no longer counts, whatever the server has seen. */
 guint           smtp_test_count_connections (guint port);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (nobody listens) */
+guint           smtp_test_free_port (void);
+
 /* close_async, waiting (bounded, iterating the thread-default context)
  * until it has finished; fails the test if it reports an error */
 void            smtp_test_close_session (SmtpClientSession *session);

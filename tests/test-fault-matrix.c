@@ -638,6 +638,17 @@ expected_outcome (const Cell *cell)
       g_assert_not_reached ();
     }
 
+  /* The TLS handshake's own bytes and the content already on its way are
+   * not commands: what matters there is that the message never ends
+   * (checked below) */
+  if (stage == STAGE_HANDSHAKE || stage == STAGE_CONTENT)
+    e.after = AFTER_ANY;
+
+  /* The next task's envelope goes out with the end of data (RFC 2920
+   * §3.1), before any reply to it */
+  if (cell->session && cell->pipelining && stage == STAGE_END)
+    e.after = AFTER_ANY;
+
   /* Delivery state: what reached the server */
   if (stage == STAGE_END)
     e.state = (fault == FAULT_421 || fault == FAULT_4YZ || fault == FAULT_5YZ)
@@ -978,6 +989,15 @@ test_cell (gconstpointer data)
                  smtp_client_task_get_transaction_log (runs[0].task));
 
       check_after (server, &e, before);
+
+      /* An upload stopped by the fault never reaches its end */
+      if (cell->stage == STAGE_CONTENT &&
+          smtp_test_script_server_get_n_connections (server) > 0)
+        {
+          g_autoptr(GBytes) received = smtp_test_script_server_get_received (server, 0);
+
+          g_assert_false (bytes_contain (received, "\r\n.\r\n"));
+        }
 
       /* No content after a failure reply */
       if (e.no_content && smtp_test_script_server_get_n_connections (server) > 0)
