@@ -66,6 +66,12 @@ static void message_free (SmtpTestMessage *message);
 /* Waiting, always bounded */
 
 static gboolean
+on_tick_continue (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 on_timeout_set_flag (gpointer user_data)
 {
   gboolean *flag = user_data;
@@ -1253,4 +1259,156 @@ smtp_test_close_session (SmtpClientSession *session)
   if (!iterate_until (g_main_context_get_thread_default (), &closed,
                       SMTP_TEST_WAIT_SECONDS * 1000))
     g_error ("the session did not close within %d s", SMTP_TEST_WAIT_SECONDS);
+}
+
+/* Watching a delivery */
+
+static void
+on_delivery_succeeded (SmtpClientTask *task,
+                       GVariant       *context,
+                       const char     *log,
+                       gpointer        user_data)
+{
+  SmtpTestDelivery *delivery = user_data;
+
+  delivery->succeeded++;
+}
+
+static void
+on_delivery_failed (SmtpClientTask *task,
+                    GVariant       *context,
+                    const GError   *error,
+                    const char     *log,
+                    gpointer        user_data)
+{
+  SmtpTestDelivery *delivery = user_data;
+
+  delivery->failed++;
+}
+
+static void
+on_delivery_sent (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  SmtpTestDelivery *delivery = user_data;
+
+  delivery->result = smtp_client_task_send_finish (SMTP_CLIENT_TASK (source),
+                                                   result, &delivery->error);
+  delivery->ended = g_get_monotonic_time ();
+  delivery->finished = TRUE;
+}
+
+SmtpTestDelivery *
+smtp_test_delivery_start (SmtpClientTask *task,
+                          GCancellable   *cancellable)
+{
+  SmtpTestDelivery *delivery = g_new0 (SmtpTestDelivery, 1);
+
+  delivery->task = g_object_ref (task);
+  g_signal_connect (task, "succeeded", G_CALLBACK (on_delivery_succeeded),
+                    delivery);
+  g_signal_connect (task, "failed", G_CALLBACK (on_delivery_failed),
+                    delivery);
+  delivery->started = g_get_monotonic_time ();
+  smtp_client_task_send_async (task, cancellable, on_delivery_sent, delivery);
+
+  return delivery;
+}
+
+static gboolean
+deliveries_finished (SmtpTestDelivery **deliveries,
+                     guint              n)
+{
+  for (guint i = 0; i < n; i++)
+    if (!deliveries[i]->finished)
+      return FALSE;
+  return TRUE;
+}
+
+void
+smtp_test_delivery_wait (SmtpTestDelivery **deliveries,
+                         guint              n)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  gint64 deadline = g_get_monotonic_time () +
+                    SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
+  GSource *tick = g_timeout_source_new (100);
+
+  /* Wakes the context up to look at the clock */
+  g_source_set_callback (tick, on_tick_continue, NULL, NULL);
+  g_source_attach (tick, context);
+  while (!deliveries_finished (deliveries, n))
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("%u deliveries did not end within %d s", n,
+                 SMTP_TEST_WAIT_SECONDS);
+      g_main_context_iteration (context, TRUE);
+    }
+  g_source_destroy (tick);
+  g_source_unref (tick);
+}
+
+void
+smtp_test_delivery_free (SmtpTestDelivery *delivery)
+{
+  if (delivery == NULL)
+    return;
+
+  if (!delivery->finished)
+    g_error ("a delivery is freed before it ended");
+  g_signal_handlers_disconnect_by_data (delivery->task, delivery);
+  g_clear_object (&delivery->task);
+  g_clear_error (&delivery->error);
+  g_free (delivery);
+}
+
+/* What arrived */
+
+SmtpTestMessage *
+smtp_test_only_message (SmtpTestServer *server)
+{
+  GPtrArray *messages = smtp_test_server_get_messages (server);
+
+  g_assert_cmpuint (messages->len, ==, 1);
+  return g_ptr_array_index (messages, 0);
+}
+void
+smtp_test_assert_content (SmtpTestMessage *message,
+                          const char      *expected)
+{
+  gsize size = 0;
+  const char *data = g_bytes_get_data (message->content, &size);
+
+  g_assert_cmpmem (data, size, expected, strlen (expected));
+}
+gboolean
+smtp_test_strv_has (GStrv       strv,
+                    const char *item)
+{
+  return strv != NULL && g_strv_contains ((const char * const *) strv, item);
+}
+gboolean
+smtp_test_strv_has_prefix (GStrv       strv,
+                           const char *prefix)
+{
+  for (guint i = 0; strv != NULL && strv[i] != NULL; i++)
+    if (g_str_has_prefix (strv[i], prefix))
+      return TRUE;
+
+  return FALSE;
+}
+
+/* Every log line is "<- ", "-> " or a "-- " note */void
+smtp_test_assert_log_format (const char *log)
+{
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_nonnull (log);
+  lines = g_strsplit (log, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), >, 4);
+  for (guint i = 0; lines[i] != NULL; i++)
+    g_assert_true (g_str_has_prefix (lines[i], "<- ") ||
+                   g_str_has_prefix (lines[i], "-> ") ||
+                   g_str_has_prefix (lines[i], "-- "));
 }

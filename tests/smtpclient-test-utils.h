@@ -110,11 +110,49 @@ void            smtp_test_server_wait_sink_counters (SmtpTestServer *server,
  * client has closed no longer counts, whatever the server has seen. */
 guint           smtp_test_count_connections (guint port);
 
+/* One delivery, watched: its signals counted, its send_async callback
+ * awaited */
+typedef struct
+{
+  SmtpClientTask *task;
+  guint           succeeded;   /* emissions of the signals */
+  guint           failed;
+  gboolean        finished;    /* the send_async callback came */
+  gboolean        result;      /* what send_finish() returned */
+  GError         *error;       /* and its error */
+  gint64          started;     /* monotonic */
+  gint64          ended;
+} SmtpTestDelivery;
+
+/* smtp_client_task_send_async (@task, @cancellable) */
+SmtpTestDelivery *smtp_test_delivery_start (SmtpClientTask    *task,
+                                            GCancellable      *cancellable);
+/* Iterate the thread-default context until every one of @deliveries has
+ * ended (bounded: SMTP_TEST_WAIT_SECONDS, then g_error) */
+void              smtp_test_delivery_wait  (SmtpTestDelivery **deliveries,
+                                            guint              n);
+void              smtp_test_delivery_free  (SmtpTestDelivery  *delivery);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestDelivery, smtp_test_delivery_free)
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (nobody listens) */
 guint           smtp_test_free_port (void);
 
 /* close_async, waiting (bounded, iterating the thread-default context)
  * until it has finished; fails the test if it reports an error */
 void            smtp_test_close_session (SmtpClientSession *session);
+
+/* aiosmtpd: its one message (fails the test if there is not exactly
+ * one) */
+SmtpTestMessage *smtp_test_only_message     (SmtpTestServer  *server);
+/* @message's content is @expected, byte for byte */
+void             smtp_test_assert_content   (SmtpTestMessage *message,
+                                             const char      *expected);
+gboolean         smtp_test_strv_has         (GStrv            strv,
+                                             const char      *item);
+gboolean         smtp_test_strv_has_prefix  (GStrv            strv,
+                                             const char      *prefix);
+/* Every line of a transaction log is "<- ", "-> " or a "-- " note */
+void             smtp_test_assert_log_format (const char     *log);
 
 G_END_DECLS

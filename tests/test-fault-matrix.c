@@ -670,53 +670,6 @@ expected_outcome (const Cell *cell)
 /* ---------------------------------------------------------------------- */
 /* Running a cell */
 
-typedef struct
-{
-  SmtpClientTask *task;
-  guint           succeeded;
-  guint           failed;
-  gboolean        finished;
-  GError         *error;
-  gint64          started;
-  gint64          ended;
-} Run;
-
-static void
-on_succeeded (SmtpClientTask *task,
-              GVariant       *context,
-              const char     *log,
-              gpointer        user_data)
-{
-  Run *run = user_data;
-
-  run->succeeded++;
-}
-
-static void
-on_failed (SmtpClientTask *task,
-           GVariant       *context,
-           const GError   *error,
-           const char     *log,
-           gpointer        user_data)
-{
-  Run *run = user_data;
-
-  run->failed++;
-}
-
-static void
-on_sent (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Run *run = user_data;
-
-  smtp_client_task_send_finish (SMTP_CLIENT_TASK (source), result,
-                                &run->error);
-  run->finished = TRUE;
-  run->ended = g_get_monotonic_time ();
-}
-
 static gboolean
 accept_any_certificate (SmtpClientTask       *task,
                         GTlsCertificate      *certificate,
@@ -770,49 +723,6 @@ new_task (const Cell *cell,
   return task;
 }
 
-static void
-run_start (Run            *run,
-           SmtpClientTask *task)
-{
-  run->task = task;
-  g_signal_connect (task, "succeeded", G_CALLBACK (on_succeeded), run);
-  g_signal_connect (task, "failed", G_CALLBACK (on_failed), run);
-  run->started = g_get_monotonic_time ();
-  smtp_client_task_send_async (task, NULL, on_sent, run);
-}
-
-static void
-run_clear (Run *run)
-{
-  g_clear_object (&run->task);
-  g_clear_error (&run->error);
-}
-
-static gboolean
-runs_finished (Run   *runs,
-               guint  n)
-{
-  for (guint i = 0; i < n; i++)
-    if (!runs[i].finished)
-      return FALSE;
-  return TRUE;
-}
-
-static void
-wait_runs (Run   *runs,
-           guint  n)
-{
-  gint64 deadline = g_get_monotonic_time () +
-                    SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
-
-  while (!runs_finished (runs, n))
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_error ("the tasks did not end in %d s", SMTP_TEST_WAIT_SECONDS);
-      g_main_context_iteration (NULL, TRUE);
-    }
-}
-
 /* How often the token of task @n is among the server's messages */
 static guint
 count_token (SmtpTestScriptServer *server,
@@ -847,9 +757,9 @@ bytes_contain (GBytes     *bytes,
 }
 
 static void
-check_first_task (const Cell     *cell,
-                  const Expected *e,
-                  Run            *run)
+check_first_task (const Cell       *cell,
+                  const Expected   *e,
+                  SmtpTestDelivery *run)
 {
   SmtpClientTask *task = run->task;
   const char *log = smtp_client_task_get_transaction_log (task);
@@ -930,7 +840,7 @@ test_cell (gconstpointer data)
   g_autoptr(SmtpTestScriptServer) server = smtp_test_script_server_new (script);
   guint port = smtp_test_script_server_get_port (server);
   g_autoptr(SmtpClientSession) session = NULL;
-  Run runs[N_SESSION_TASKS] = { { 0 } };
+  SmtpTestDelivery *runs[N_SESSION_TASKS] = { NULL };
   guint n_tasks = cell->session ? N_SESSION_TASKS : 1;
   g_autofree char *token = token_header (1);
 
@@ -962,13 +872,13 @@ test_cell (gconstpointer data)
 
   for (guint i = 0; i < n_tasks; i++)
     {
-      SmtpClientTask *task = new_task (cell, port, i + 1);
+      g_autoptr(SmtpClientTask) task = new_task (cell, port, i + 1);
 
       if (session != NULL)
         g_object_set (task, "session", session, NULL);
-      run_start (&runs[i], task);
+      runs[i] = smtp_test_delivery_start (task, NULL);
     }
-  wait_runs (runs, n_tasks);
+  smtp_test_delivery_wait (runs, n_tasks);
 
   if (session != NULL)
     smtp_test_close_session (session);
@@ -978,7 +888,7 @@ test_cell (gconstpointer data)
     smtp_test_script_server_wait (server,
                                   smtp_test_script_server_get_n_connections (server));
 
-  check_first_task (cell, &e, &runs[0]);
+  check_first_task (cell, &e, runs[0]);
 
   if (server != NULL)
     {
@@ -986,7 +896,7 @@ test_cell (gconstpointer data)
 
       if (failure != NULL)
         g_error ("the client did not follow the script: %s\n%s", failure,
-                 smtp_client_task_get_transaction_log (runs[0].task));
+                 smtp_client_task_get_transaction_log (runs[0]->task));
 
       check_after (server, &e, before);
 
@@ -1021,7 +931,7 @@ test_cell (gconstpointer data)
        * delivered when it says it was not). */
       for (guint i = 1; i < n_tasks; i++)
         {
-          Run *run = &runs[i];
+          SmtpTestDelivery *run = runs[i];
 
           g_assert_cmpuint (run->succeeded + run->failed, ==, 1);
           if (run->error != NULL && i == 1 && cell->fault == FAULT_EXTRA &&
@@ -1043,7 +953,7 @@ test_cell (gconstpointer data)
     }
 
   for (guint i = 0; i < n_tasks; i++)
-    run_clear (&runs[i]);
+    smtp_test_delivery_free (runs[i]);
 }
 
 int

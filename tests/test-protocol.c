@@ -832,76 +832,14 @@ test_mail_refused_then_closed (Fixture       *fixture,
                    SMTP_CLIENT_DELIVERY_STATE_REFUSED);
 }
 
-typedef struct
-{
-  guint    succeeded;
-  guint    failed;
-  gboolean finished;
-  gboolean result;
-  GError  *error;
-} Outcome;
-
-static void
-on_outcome_succeeded (SmtpClientTask *task,
-                      GVariant       *context,
-                      const char     *log,
-                      Outcome        *outcome)
-{
-  outcome->succeeded++;
-}
-
-static void
-on_outcome_failed (SmtpClientTask *task,
-                   GVariant       *context,
-                   const GError   *error,
-                   const char     *log,
-                   Outcome        *outcome)
-{
-  outcome->failed++;
-}
-
-static void
-on_outcome_sent (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Outcome *outcome = user_data;
-
-  outcome->result = smtp_client_task_send_finish (SMTP_CLIENT_TASK (source),
-                                                  result, &outcome->error);
-  outcome->finished = TRUE;
-}
-
-static void
-outcome_watch (Outcome        *outcome,
-               SmtpClientTask *task)
-{
-  g_signal_connect (task, "succeeded", G_CALLBACK (on_outcome_succeeded),
-                    outcome);
-  g_signal_connect (task, "failed", G_CALLBACK (on_outcome_failed), outcome);
-}
-
-static void
-outcome_wait (Outcome *outcome)
-{
-  gint64 deadline = g_get_monotonic_time () +
-                    SMTP_TEST_WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (!outcome->finished)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
-}
-
 static void
 test_refused_recipient_then_421 (void)
 {
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(SmtpClientSession) session = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(SmtpTestDelivery) delivery = NULL;
   const char *to[] = { "gone@example.org", NULL };
-  Outcome outcome = { 0 };
   guint port;
 
   g_test_summary ("Audit 5: a refused recipient, then a 421 to the RSET "
@@ -922,20 +860,18 @@ test_refused_recipient_then_421 (void)
                           "port", port, "max-retries", 0, NULL);
   task = smtp_test_task_new (port, NULL);
   g_object_set (task, "session", session, "to", to, NULL);
-  outcome_watch (&outcome, task);
-  smtp_client_task_send_async (task, NULL, on_outcome_sent, &outcome);
-  outcome_wait (&outcome);
+  delivery = smtp_test_delivery_start (task, NULL);
+  smtp_test_delivery_wait (&delivery, 1);
   smtp_test_script_server_wait (server, 1);
 
-  g_assert_error (outcome.error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_SERVER);
-  g_assert_nonnull (strstr (outcome.error->message, "gone@example.org"));
-  g_assert_nonnull (strstr (outcome.error->message, "550 5.1.1"));
+  g_assert_error (delivery->error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_SERVER);
+  g_assert_nonnull (strstr (delivery->error->message, "gone@example.org"));
+  g_assert_nonnull (strstr (delivery->error->message, "550 5.1.1"));
   g_assert_cmpuint (smtp_client_task_get_reply_code (task), ==, 550);
   g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
                    SMTP_CLIENT_DELIVERY_STATE_REFUSED);
-  g_assert_cmpuint (outcome.failed, ==, 1);
+  g_assert_cmpuint (delivery->failed, ==, 1);
   g_assert_null (smtp_test_script_server_get_failure (server));
-  g_clear_error (&outcome.error);
 }
 
 static gboolean
@@ -960,8 +896,7 @@ test_cancel_after_delivery (void)
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  Outcome outcome = { 0 };
-  gint64 start;
+  g_autoptr(SmtpTestDelivery) delivery = NULL;
 
   g_test_summary ("Audit 4: cancelled during the QUIT that follows the 250 "
                   "to the message: succeeded, send_finish() TRUE, "
@@ -976,25 +911,23 @@ test_cancel_after_delivery (void)
   task = smtp_test_task_new (smtp_test_script_server_get_port (server), NULL);
   g_object_set (task, "transaction-log", TRUE, NULL);
   g_object_set_data (G_OBJECT (task), "cancellable", cancellable);
-  outcome_watch (&outcome, task);
 
-  start = g_get_monotonic_time ();
-  smtp_client_task_send_async (task, cancellable, on_outcome_sent, &outcome);
+  delivery = smtp_test_delivery_start (task, cancellable);
   g_timeout_add (5, cancel_when_quitting, task);
-  outcome_wait (&outcome);
+  smtp_test_delivery_wait (&delivery, 1);
   smtp_test_script_server_wait (server, 1);
 
-  g_assert_no_error (outcome.error);
-  g_assert_true (outcome.result);
+  g_assert_no_error (delivery->error);
+  g_assert_true (delivery->result);
   g_assert_true (g_cancellable_is_cancelled (cancellable));
-  g_assert_cmpuint (outcome.succeeded, ==, 1);
-  g_assert_cmpuint (outcome.failed, ==, 0);
+  g_assert_cmpuint (delivery->succeeded, ==, 1);
+  g_assert_cmpuint (delivery->failed, ==, 0);
   g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
                    SMTP_CLIENT_DELIVERY_STATE_ACCEPTED);
   g_assert_cmpstr (smtp_client_task_get_reply (task), ==,
                    "250 2.0.0 queued as KEPT");
   /* It did not wait for the 10 s timeout of the silent QUIT */
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 8 * G_USEC_PER_SEC);
+  g_assert_cmpint (delivery->ended - delivery->started, <, 8 * G_USEC_PER_SEC);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1053,8 +986,7 @@ test_extra_line_after_ehlo (void)
 {
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(SmtpClientSession) session = NULL;
-  Outcome outcomes[3] = { { 0 } };
-  SmtpClientTask *tasks[3];
+  SmtpTestDelivery *deliveries[3];
   guint port;
 
   g_test_summary ("Audit 2: a server that sends a line more than asked "
@@ -1072,24 +1004,21 @@ test_extra_line_after_ehlo (void)
 
   for (guint i = 0; i < 3; i++)
     {
-      tasks[i] = smtp_test_task_new (port, NULL);
-      g_object_set (tasks[i], "session", session, NULL);
-      outcome_watch (&outcomes[i], tasks[i]);
-      smtp_client_task_send_async (tasks[i], NULL, on_outcome_sent,
-                                   &outcomes[i]);
+      g_autoptr(SmtpClientTask) task = smtp_test_task_new (port, NULL);
+
+      g_object_set (task, "session", session, NULL);
+      deliveries[i] = smtp_test_delivery_start (task, NULL);
     }
-  for (guint i = 0; i < 3; i++)
-    outcome_wait (&outcomes[i]);
+  smtp_test_delivery_wait (deliveries, 3);
   smtp_test_script_server_wait (server, smtp_test_script_server_get_n_connections (server));
 
   for (guint i = 0; i < 3; i++)
     {
-      g_assert_error (outcomes[i].error, SMTP_CLIENT_ERROR,
+      g_assert_error (deliveries[i]->error, SMTP_CLIENT_ERROR,
                       SMTP_CLIENT_ERROR_PROTOCOL);
-      g_assert_cmpuint (outcomes[i].failed, ==, 1);
-      g_assert_cmpuint (smtp_client_task_get_attempts (tasks[i]), ==, 1);
-      g_clear_error (&outcomes[i].error);
-      g_object_unref (tasks[i]);
+      g_assert_cmpuint (deliveries[i]->failed, ==, 1);
+      g_assert_cmpuint (smtp_client_task_get_attempts (deliveries[i]->task), ==, 1);
+      smtp_test_delivery_free (deliveries[i]);
     }
   g_assert_cmpuint (smtp_test_script_server_get_n_connections (server), ==, 3);
 }
@@ -1099,8 +1028,7 @@ test_close_after_ehlo (void)
 {
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(SmtpClientSession) session = NULL;
-  Outcome outcomes[2] = { { 0 } };
-  SmtpClientTask *tasks[2];
+  SmtpTestDelivery *deliveries[2];
   guint port;
 
   g_test_summary ("Audit 2: a server that closes right after its EHLO "
@@ -1118,29 +1046,27 @@ test_close_after_ehlo (void)
 
   for (guint i = 0; i < 2; i++)
     {
-      tasks[i] = smtp_test_task_new (port, NULL);
-      g_object_set (tasks[i], "session", session, "transaction-log", TRUE,
-                    NULL);
-      outcome_watch (&outcomes[i], tasks[i]);
-      smtp_client_task_send_async (tasks[i], NULL, on_outcome_sent,
-                                   &outcomes[i]);
+      g_autoptr(SmtpClientTask) task = smtp_test_task_new (port, NULL);
+
+      g_object_set (task, "session", session, "transaction-log", TRUE, NULL);
+      deliveries[i] = smtp_test_delivery_start (task, NULL);
     }
-  for (guint i = 0; i < 2; i++)
-    outcome_wait (&outcomes[i]);
+  smtp_test_delivery_wait (deliveries, 2);
   smtp_test_script_server_wait (server, smtp_test_script_server_get_n_connections (server));
 
   for (guint i = 0; i < 2; i++)
     {
-      g_assert_nonnull (outcomes[i].error);
-      g_assert_true (outcomes[i].error->domain == G_IO_ERROR);
-      g_assert_cmpuint (outcomes[i].failed, ==, 1);
-      g_assert_cmpuint (smtp_client_task_get_attempts (tasks[i]), ==, 3);
-      g_assert_cmpint (smtp_client_task_get_delivery_state (tasks[i]), ==,
+      SmtpClientTask *task = deliveries[i]->task;
+
+      g_assert_nonnull (deliveries[i]->error);
+      g_assert_true (deliveries[i]->error->domain == G_IO_ERROR);
+      g_assert_cmpuint (deliveries[i]->failed, ==, 1);
+      g_assert_cmpuint (smtp_client_task_get_attempts (task), ==, 3);
+      g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
                        SMTP_CLIENT_DELIVERY_STATE_NOT_SENT);
-      g_assert_nonnull (strstr (smtp_client_task_get_transaction_log (tasks[i]),
+      g_assert_nonnull (strstr (smtp_client_task_get_transaction_log (task),
                                 "-- retry 2: "));
-      g_clear_error (&outcomes[i].error);
-      g_object_unref (tasks[i]);
+      smtp_test_delivery_free (deliveries[i]);
     }
   g_assert_cmpuint (smtp_test_script_server_get_n_connections (server), ==, 6);
 }

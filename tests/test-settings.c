@@ -1,5 +1,6 @@
-/* test-address.c: bad addresses and contradictory settings are refused
- * with SMTP_CLIENT_ERROR_CONFIGURE before any connection is made
+/* test-settings.c: bad addresses and contradictory settings are refused
+ * with SMTP_CLIENT_ERROR_CONFIGURE before any connection is made; the
+ * settings' defaults; bind-address and bind-port
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

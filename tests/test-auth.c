@@ -1,4 +1,4 @@
-/* test-auth-mechanisms.c: every SASL mechanism end to end, through the
+/* test-auth.c: every SASL mechanism end to end, through the
  * scripted server, and no secret in the transaction log or the debug
  * output.
  *
@@ -501,6 +501,97 @@ test_forged_signature_cancels (void)
   g_assert_cmpuint (smtp_client_task_get_reply_code (task), ==, 501);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Against aiosmtpd */
+
+static void
+run_auth (const char *mechanism,
+          const char *password,
+          GError    **error,
+          guint      *ok,
+          guint      *failed,
+          char      **log)
+{
+  g_autoptr(SmtpTestServer) server = smtp_test_server_start_aiosmtpd ("--auth", "alice:s3cret pass", NULL);
+  g_autoptr(SmtpClientTask) task = NULL;
+
+  task = smtp_test_task_new (smtp_test_server_get_port (server), NULL);
+  g_object_set (task,
+                "auth-user", "alice",
+                "auth-password", password,
+                "auth-mechanism", mechanism,
+                "allow-insecure-auth", TRUE,
+                "transaction-log", TRUE,
+                NULL);
+  smtp_test_run_task (task, error);
+  smtp_test_server_get_auth_counts (server, ok, failed);
+  *log = g_strdup (smtp_client_task_get_transaction_log (task));
+  if (*error == NULL)
+    g_assert_cmpuint (smtp_test_server_get_messages (server)->len, ==, 1);
+  else
+    g_assert_cmpuint (smtp_test_server_get_messages (server)->len, ==, 0);
+}
+
+static void
+test_auth (gconstpointer data)
+{
+  const char *mechanism = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *log = NULL;
+  guint ok = 0, failed = 0;
+
+  run_auth (mechanism, "s3cret pass", &error, &ok, &failed, &log);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ok, ==, 1);
+  g_assert_cmpuint (failed, ==, 0);
+  if (mechanism != NULL)
+    {
+      g_autofree char *expected = g_strdup_printf ("-> AUTH %s", mechanism);
+
+      g_assert_nonnull (strstr (log, expected));
+    }
+  g_assert_null (strstr (log, "s3cret"));
+  g_assert_null (strstr (log, "czNjcmV0")); /* base64 of the password start */
+}
+
+static void
+test_auth_wrong_password (gconstpointer data)
+{
+  const char *mechanism = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *log = NULL;
+  guint ok = 0, failed = 0;
+
+  run_auth (mechanism, "wrong", &error, &ok, &failed, &log);
+  g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_AUTH_FAILED);
+  g_assert_cmpuint (ok, ==, 0);
+  g_assert_cmpuint (failed, ==, 1);
+  g_assert_null (strstr (log, "MAIL FROM"));
+  g_assert_null (strstr (log, "wrong"));
+}
+
+static void
+test_auth_refused_in_plain_text (void)
+{
+  g_autoptr(SmtpTestServer) server = smtp_test_server_start_aiosmtpd ("--auth", "alice:pw", NULL);
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  guint ok = 0, failed = 0;
+
+  g_test_summary ("Without allow-insecure-auth, credentials are refused over "
+                  "plain TCP before anything is sent");
+
+  task = smtp_test_task_new (smtp_test_server_get_port (server), NULL);
+  g_object_set (task, "auth-user", "alice", "auth-password", "pw",
+                "transaction-log", TRUE, NULL);
+  g_assert_false (smtp_test_run_task (task, &error));
+  g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE);
+  g_assert_cmpstr (smtp_client_task_get_transaction_log (task), ==, "");
+  smtp_test_server_get_auth_counts (server, &ok, &failed);
+  g_assert_cmpuint (ok + failed, ==, 0);
+  g_assert_cmpuint (smtp_test_server_get_messages (server)->len, ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -511,13 +602,23 @@ main (int    argc,
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autofree char *path = g_strconcat ("/smtpclient/auth-mechanisms/",
+      g_autofree char *path = g_strconcat ("/smtpclient/auth/",
                                            cases[i].path, NULL);
 
       g_test_add_data_func (path, &cases[i].c, test_mechanism);
     }
-  g_test_add_func ("/smtpclient/auth-mechanisms/scram-forged-cancels",
+  g_test_add_func ("/smtpclient/auth/scram-forged-cancels",
                    test_forged_signature_cancels);
+
+  g_test_add_data_func ("/smtpclient/auth/aiosmtpd/plain", "PLAIN", test_auth);
+  g_test_add_data_func ("/smtpclient/auth/aiosmtpd/login", "LOGIN", test_auth);
+  g_test_add_data_func ("/smtpclient/auth/aiosmtpd/auto", NULL, test_auth);
+  g_test_add_data_func ("/smtpclient/auth/aiosmtpd/plain-wrong-password",
+                        "PLAIN", test_auth_wrong_password);
+  g_test_add_data_func ("/smtpclient/auth/aiosmtpd/login-wrong-password",
+                        "LOGIN", test_auth_wrong_password);
+  g_test_add_func ("/smtpclient/auth/aiosmtpd/refused-in-plain-text",
+                   test_auth_refused_in_plain_text);
 
   return g_test_run ();
 }
