@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "smtpclient-test-certs.h"
+#include "smtpclient-test-server.h"
 #include "smtpclient-test-utils.h"
 
 #define PASSWORD "cli s3cret"
@@ -92,37 +93,21 @@ get_tool (void)
   return tool;
 }
 
-/* Runs smtpclient-send with @args (NULL-terminated, after the program),
- * "--message-file" with MESSAGE, and @password (NULL: unset) as
- * SMTPCLIENT_PASSWORD; waits at most SMTP_TEST_WAIT_SECONDS.  (The
- * message is not written to its standard input, /dev/null: the tool may
- * exit before reading it, and a write to a closed pipe would fail the
- * run.) */
+/* Runs @argv with @password (NULL: unset) as SMTPCLIENT_PASSWORD and
+ * SMTPCLIENT_SEND set; waits at most SMTP_TEST_WAIT_SECONDS */
 static void
-run_cli (CliResult          *result,
-         const char         *password,
-         const char * const *args)
+run_program (CliResult          *result,
+             const char         *password,
+             const char * const *argv)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autofree char *message_file = smtp_test_tmp_path ("message.eml");
   g_autoptr(GError) error = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GMainContext) context = g_main_context_new ();
   GSource *timeout;
   gboolean timed_out = FALSE;
   Communicate comm = { FALSE, NULL, NULL, NULL };
-
-  g_file_set_contents (message_file, MESSAGE, -1, &error);
-  g_assert_no_error (error);
-
-  g_ptr_array_add (argv, (gpointer) get_tool ());
-  g_ptr_array_add (argv, "--message-file");
-  g_ptr_array_add (argv, message_file);
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
@@ -131,13 +116,12 @@ run_cli (CliResult          *result,
                                   TRUE);
   else
     g_subprocess_launcher_unsetenv (launcher, "SMTPCLIENT_PASSWORD");
+  g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_SEND", get_tool (), TRUE);
   /* English messages, whatever the machine's locale */
   g_subprocess_launcher_setenv (launcher, "LC_ALL", "C", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "LANGUAGE");
 
-  process = g_subprocess_launcher_spawnv (launcher,
-                                          (const char * const *) argv->pdata,
-                                          &error);
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
 
   g_main_context_push_thread_default (context);
@@ -160,8 +144,7 @@ run_cli (CliResult          *result,
   g_main_context_pop_thread_default (context);
 
   if (timed_out)
-    g_error ("smtpclient-send did not finish within %d s",
-             SMTP_TEST_WAIT_SECONDS);
+    g_error ("%s did not finish within %d s", argv[0], SMTP_TEST_WAIT_SECONDS);
   g_assert_no_error (comm.error);
 
   /* It ran to its end (no crash, no sanitizer abort by signal) */
@@ -172,8 +155,45 @@ run_cli (CliResult          *result,
   g_clear_pointer (&comm.out, g_bytes_unref);
   g_clear_pointer (&comm.err, g_bytes_unref);
 
-  g_test_message ("smtpclient-send exited with %d; stderr:\n%s",
+  g_test_message ("%s exited with %d; stderr:\n%s", argv[0],
                   result->status, result->err);
+}
+
+/* Runs smtpclient-send with @args (NULL-terminated, after the program),
+ * "--message-file" with MESSAGE, and @password (NULL: unset) as
+ * SMTPCLIENT_PASSWORD.  (The message is not written to its standard
+ * input, /dev/null: the tool may exit before reading it, and a write to a
+ * closed pipe would fail the run.) */
+static void
+run_cli (CliResult          *result,
+         const char         *password,
+         const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *message_file = smtp_test_tmp_path ("message.eml");
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (message_file, MESSAGE, -1, &error);
+  g_assert_no_error (error);
+
+  g_ptr_array_add (argv, (gpointer) get_tool ());
+  g_ptr_array_add (argv, "--message-file");
+  g_ptr_array_add (argv, message_file);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  run_program (result, password, (const char * const *) argv->pdata);
+}
+
+/* Runs @pipeline with sh -c, "$SMTPCLIENT_SEND" standing for the tool */
+static void
+run_pipeline (CliResult  *result,
+              const char *pipeline)
+{
+  const char * const argv[] = { "/bin/sh", "-c", pipeline, NULL };
+
+  run_program (result, NULL, argv);
 }
 
 static char *
@@ -527,6 +547,69 @@ static const FingerprintCase fingerprint_cases[] = {
   { "other-certificate", FALSE, FALSE },
 };
 
+/* ---------------------------------------------------------------------- */
+/* Standard input, the log */
+
+static void
+test_slow_writer (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autoptr(GPtrArray) messages = NULL;
+  g_autofree char *pipeline = NULL;
+  g_auto(CliResult) result = { 0 };
+  const char *expected = "Subject: a\r\n\r\nfirst\r\nsecond\r\n";
+  gsize size = 0;
+  const char *data;
+
+  g_test_summary ("Audit 1: producer | smtpclient-send, with a producer "
+                  "that pauses longer than --timeout: the tool waits for "
+                  "it, sends the whole message and exits 0");
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  pipeline = g_strdup_printf ("( printf 'Subject: a\\r\\n\\r\\nfirst\\r\\n'; "
+                              "sleep 2; printf 'second\\r\\n' ) | "
+                              "\"$SMTPCLIENT_SEND\" --server 127.0.0.1 "
+                              "--port %u --timeout 1 --log rcpt@example.org",
+                              smtp_test_script_server_get_port (server));
+  run_pipeline (&result, pipeline);
+  g_assert_cmpint (result.status, ==, 0);
+
+  smtp_test_script_server_wait (server, 1);
+  messages = smtp_test_script_server_get_messages (server);
+  g_assert_cmpuint (messages->len, ==, 1);
+  data = g_bytes_get_data (g_ptr_array_index (messages, 0), &size);
+  g_assert_cmpmem (data, size, expected, strlen (expected));
+}
+
+static void
+test_log_escapes (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autofree char *port = NULL;
+  g_auto(CliResult) result = { 0 };
+
+  g_test_summary ("Audit 9: --log and the error line show a server's "
+                  "control characters escaped: the terminal never gets an "
+                  "escape sequence");
+
+  server = smtp_test_script_server_new ("SRAW 220 evil\\x1b[2J ESMTP\\r\\n\n"
+                                        "C EHLO *\n"
+                                        "S 250 scripted\n"
+                                        "C MAIL FROM:*\n"
+                                        "SRAW 550 5.7.1 \\x1b]0;pwned\\x07no\\r\\n\n"
+                                        "C QUIT\n"
+                                        "S 221 bye\n");
+  port = g_strdup_printf ("%u", smtp_test_script_server_get_port (server));
+  run_cli (&result, NULL, (const char *[]) { "--server", "127.0.0.1",
+                                             "--port", port, "--log",
+                                             "rcpt@example.org", NULL });
+  g_assert_cmpint (result.status, ==, 1);
+  g_assert_null (strchr (result.err, '\x1b'));
+  g_assert_null (strchr (result.err, '\a'));
+  g_assert_nonnull (strstr (result.err, "<- 220 evil\\x1b[2J ESMTP"));
+  g_assert_nonnull (strstr (result.err, "\\x1b]0;pwned\\x07no"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -567,6 +650,8 @@ main (int    argc,
   g_test_add_data_func ("/smtpclient/cli/auth/password-file-missing",
                         GINT_TO_POINTER (PASSWORD_FILE_MISSING),
                         test_password);
+  g_test_add_func ("/smtpclient/cli/audit/slow-writer", test_slow_writer);
+  g_test_add_func ("/smtpclient/cli/audit/log-escapes", test_log_escapes);
   g_test_add_func ("/smtpclient/cli/auth/insecure-refused",
                    test_insecure_auth_refused);
 
