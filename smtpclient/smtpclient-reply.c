@@ -157,43 +157,76 @@ smtp_client_reply_get_enhanced_code (const SmtpClientReply *reply)
   return g_strndup (first, length);
 }
 
+/* Appends @run (bytes >= 0x80 only) made valid UTF-8, with the C1
+ * controls escaped: a terminal takes U+009B for CSI */
+static void
+append_non_ascii (GString    *out,
+                  const char *run,
+                  gsize       length)
+{
+  g_autofree char *valid = g_utf8_make_valid (run, (gssize) length);
+
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c >= 0x80 && c < 0xa0)
+        g_string_append_printf (out, "\\u%04x", (guint) c);
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+    }
+}
+
 char *
 smtp_client_text_escape (const char *text,
                          gssize      length)
 {
-  g_autofree char *valid = NULL;
-  GString *out;
+  static const char hex[] = "0123456789abcdef";
+  const char *end;
   const char *p;
+  GString *out;
 
   g_return_val_if_fail (text != NULL || length == 0, NULL);
 
   if (length < 0)
     length = (gssize) strlen (text);
+  end = text + length;
 
   /* Nothing to escape: the common case, one scan */
-  for (p = text; p < text + length; p++)
+  for (p = text; p < end; p++)
     {
       guchar c = (guchar) *p;
 
-      if (c < 0x20 || c == 0x7f || c >= 0x80)
+      if (c < 0x20 || c >= 0x7f)
         break;
     }
-  if (p == text + length)
+  if (p == end)
     return g_strndup (text, (gsize) length);
 
-  valid = g_utf8_make_valid (text, length);
   out = g_string_sized_new ((gsize) length + 16);
-  for (p = valid; *p != '\0'; p = g_utf8_next_char (p))
+  for (p = text; p < end; )
     {
-      gunichar c = g_utf8_get_char (p);
+      guchar c = (guchar) *p;
+
+      if (c >= 0x80)
+        {
+          const char *run = p;
+
+          while (p < end && (guchar) *p >= 0x80)
+            p++;
+          append_non_ascii (out, run, p - run);
+          continue;
+        }
 
       if (c < 0x20 || c == 0x7f)
-        g_string_append_printf (out, "\\x%02x", (guint) c);
-      else if (c >= 0x80 && c < 0xa0)
-        /* C1 controls: a terminal takes U+009B for CSI */
-        g_string_append_printf (out, "\\u%04x", (guint) c);
+        {
+          g_string_append (out, "\\x");
+          g_string_append_c (out, hex[c >> 4]);
+          g_string_append_c (out, hex[c & 0xf]);
+        }
       else
-        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+        g_string_append_c (out, (char) c);
+      p++;
     }
 
   return g_string_free (out, FALSE);

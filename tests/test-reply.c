@@ -813,6 +813,116 @@ test_capabilities_not_250 (void)
   g_assert_cmpuint (smtp_client_capabilities_get_size_limit (caps), ==, 10);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Judging replies: the exact codes of RFC 5321 §4.3.2 */
+
+typedef struct
+{
+  SmtpClientCommand command;
+  guint             success[4];   /* 0-terminated */
+  guint             go_on;        /* 354 or 334; 0 for none */
+} JudgeCase;
+
+static const JudgeCase judge_cases[] = {
+  { SMTP_CLIENT_COMMAND_GREETING, { 220 } },
+  { SMTP_CLIENT_COMMAND_EHLO, { 250 } },
+  { SMTP_CLIENT_COMMAND_HELO, { 250 } },
+  { SMTP_CLIENT_COMMAND_STARTTLS, { 220 } },
+  { SMTP_CLIENT_COMMAND_AUTH, { 235 }, 334 },
+  { SMTP_CLIENT_COMMAND_AUTH_CANCEL, { 235 } },
+  { SMTP_CLIENT_COMMAND_MAIL, { 250 } },
+  { SMTP_CLIENT_COMMAND_RCPT, { 250, 251, 252 } },
+  { SMTP_CLIENT_COMMAND_DATA, { 0 }, 354 },
+  { SMTP_CLIENT_COMMAND_END, { 250 } },
+  { SMTP_CLIENT_COMMAND_RSET, { 250 } },
+  { SMTP_CLIENT_COMMAND_NOOP, { 250 } },
+  { SMTP_CLIENT_COMMAND_QUIT, { 221 } },
+};
+
+static void
+test_judge (void)
+{
+  g_test_summary ("Every code 100..599 to every command: the exact success "
+                  "and go-ahead codes, 421 closing, 4yz/5yz refused, "
+                  "anything else (1yz, another 2yz or 3yz) unexpected");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (judge_cases); i++)
+    {
+      const JudgeCase *c = &judge_cases[i];
+
+      for (guint code = 100; code < 600; code++)
+        {
+          SmtpClientVerdict expected = SMTP_CLIENT_VERDICT_UNEXPECTED;
+          SmtpClientVerdict verdict;
+
+          for (guint k = 0; c->success[k] != 0; k++)
+            if (code == c->success[k])
+              expected = SMTP_CLIENT_VERDICT_SUCCESS;
+          if (code == c->go_on)
+            expected = SMTP_CLIENT_VERDICT_CONTINUE;
+          if (code / 100 == 4 || code / 100 == 5)
+            expected = SMTP_CLIENT_VERDICT_REFUSED;
+          if (code == 421)
+            expected = SMTP_CLIENT_VERDICT_CLOSING;
+
+          verdict = smtp_client_reply_judge (c->command, code);
+          if (verdict != expected)
+            g_error ("%u to %s: verdict %d, expected %d", code,
+                     smtp_client_command_get_name (c->command), verdict,
+                     expected);
+        }
+    }
+}
+
+static void
+test_escape (void)
+{
+  static const struct { const char *in; gssize length; const char *out; } cases[] = {
+    { "plain text", -1, "plain text" },
+    { "", -1, "" },
+    { "esc\x1b[31m", -1, "esc\\x1b[31m" },
+    { "bell\a tab\t cr\r del\x7f", -1,
+      "bell\\x07 tab\\x09 cr\\x0d del\\x7f" },
+    { "caf\xc3\xa9 \xc2\x9b csi", -1, "caf\xc3\xa9 \\u009b csi" },
+    { "bad \xff utf8", -1, "bad \xef\xbf\xbd utf8" },
+    { "nul\0inside", 10, "nul\\x00inside" },
+  };
+
+  g_test_summary ("Control characters (C0, DEL, C1) come out escaped, "
+                  "text that is not UTF-8 is made valid, the rest is kept");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *escaped = smtp_client_text_escape (cases[i].in,
+                                                          cases[i].length);
+
+      g_assert_cmpstr (escaped, ==, cases[i].out);
+    }
+}
+
+static void
+test_extensions (void)
+{
+  g_autoptr(SmtpClientReply) reply = NULL;
+  g_autoptr(SmtpClientCapabilities) caps = NULL;
+  SmtpClientExtensions extensions;
+
+  reply = parse_reply ("250-mx.example.org\n250-PIPELINING\n250-size 1000\n"
+                       "250-8BITMIME\n250-AUTH=PLAIN\n250-dsn\n"
+                       "250 CHUNKING");
+  caps = smtp_client_capabilities_new_from_ehlo (reply);
+  extensions = smtp_client_capabilities_get_extensions (caps);
+
+  g_assert_cmpuint (extensions, ==,
+                    SMTP_CLIENT_EXTENSION_PIPELINING |
+                    SMTP_CLIENT_EXTENSION_SIZE |
+                    SMTP_CLIENT_EXTENSION_8BITMIME |
+                    SMTP_CLIENT_EXTENSION_AUTH |
+                    SMTP_CLIENT_EXTENSION_DSN |
+                    SMTP_CLIENT_EXTENSION_CHUNKING);
+  g_assert_cmpuint (smtp_client_capabilities_get_extensions (NULL), ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -852,6 +962,10 @@ main (int    argc,
   g_test_add_func ("/smtpclient/reply/format/roundtrip",
                    test_format_roundtrip);
   g_test_add_func ("/smtpclient/reply/free-null", test_free_null);
+  g_test_add_func ("/smtpclient/reply/judge", test_judge);
+  g_test_add_func ("/smtpclient/reply/escape", test_escape);
+  g_test_add_func ("/smtpclient/reply/capabilities/extensions",
+                   test_extensions);
 
   for (gsize i = 0; i < G_N_ELEMENTS (capabilities_cases); i++)
     {
