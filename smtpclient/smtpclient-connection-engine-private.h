@@ -256,6 +256,7 @@ void             engine_schedule_run     (SmtpClientConnection *self);
 GError          *engine_reply_error      (SmtpClientError       code,
                                           const char           *context,
                                           const SmtpClientReply *reply);
+GError          *engine_closing_error    (const SmtpClientReply *reply);
 GError          *engine_unexpected_error (SmtpClientCommand     command,
                                           const SmtpClientReply *reply);
 

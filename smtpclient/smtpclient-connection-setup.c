@@ -42,11 +42,8 @@ fail_on_reply (SmtpClientConnection *self,
 
     case SMTP_CLIENT_VERDICT_CLOSING:
       g_clear_error (&refusal);
-      engine_fail (self,
-                   engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
-                                       _("The server is closing the "
-                                         "connection"), reply),
-                   reply, CLOSE_QUIT_NOW);
+      engine_fail (self, engine_closing_error (reply), reply,
+                   CLOSE_QUIT_NOW);
       return;
 
     case SMTP_CLIENT_VERDICT_SUCCESS:

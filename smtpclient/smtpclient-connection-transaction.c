@@ -542,9 +542,7 @@ transact_handle_reply (SmtpClientConnection *self,
         record_recipient_reply (t, expect->index, reply);
 
       if (closing)
-        error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
-                                    _("The server is closing the "
-                                      "connection"), reply);
+        error = engine_closing_error (reply);
       else
         error = engine_unexpected_error (expect->command, reply);
 

@@ -84,6 +84,15 @@ engine_reply_error (SmtpClientError        code,
   return g_error_new (SMTP_CLIENT_ERROR, code, _("%s: %s"), context, text);
 }
 
+/* A 421, or any reply that says the server is going away */
+GError *
+engine_closing_error (const SmtpClientReply *reply)
+{
+  return engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                             _("The server is closing the connection"),
+                             reply);
+}
+
 GError *
 engine_unexpected_error (SmtpClientCommand      command,
                          const SmtpClientReply *reply)
@@ -192,11 +201,8 @@ handle_unexpected (SmtpClientConnection *self,
     {
       /* Typically its own idle timeout: the connection is done */
       engine_note (self, "the server closed the idle connection (421)");
-      engine_fail (self,
-                   engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
-                                       _("The server is closing the "
-                                         "connection"), reply),
-                   reply, CLOSE_QUIT_NOW);
+      engine_fail (self, engine_closing_error (reply), reply,
+                   CLOSE_QUIT_NOW);
       return;
     }
 

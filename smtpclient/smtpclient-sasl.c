@@ -503,6 +503,20 @@ smtp_client_sasl_get_initial_response (SmtpClientSasl *sasl)
   return NULL;
 }
 
+/* Once a step has failed, the exchange is over */
+static gboolean
+sasl_check_not_failed (SmtpClientSasl  *sasl,
+                       GError         **error)
+{
+  if (!sasl->failed)
+    return TRUE;
+
+  g_set_error_literal (error, SMTP_CLIENT_ERROR,
+                       SMTP_CLIENT_ERROR_AUTH_FAILED,
+                       _("The authentication exchange has already failed"));
+  return FALSE;
+}
+
 gboolean
 smtp_client_sasl_step (SmtpClientSasl  *sasl,
                        const char      *challenge,
@@ -518,14 +532,8 @@ smtp_client_sasl_step (SmtpClientSasl  *sasl,
 
   *response = NULL;
 
-  if (sasl->failed)
-    {
-      g_set_error_literal (error, SMTP_CLIENT_ERROR,
-                           SMTP_CLIENT_ERROR_AUTH_FAILED,
-                           _("The authentication exchange has already "
-                             "failed"));
-      return FALSE;
-    }
+  if (!sasl_check_not_failed (sasl, error))
+    return FALSE;
 
   /* "AUTH MECH" sent without the initial response: the server asks for
    * it with an empty challenge. */
@@ -577,14 +585,8 @@ smtp_client_sasl_check_success (SmtpClientSasl  *sasl,
   g_return_val_if_fail (sasl != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (sasl->failed)
-    {
-      g_set_error_literal (error, SMTP_CLIENT_ERROR,
-                           SMTP_CLIENT_ERROR_AUTH_FAILED,
-                           _("The authentication exchange has already "
-                             "failed"));
-      return FALSE;
-    }
+  if (!sasl_check_not_failed (sasl, error))
+    return FALSE;
 
   if (sasl_is_scram (sasl->mechanism) && !sasl->server_verified)
     {

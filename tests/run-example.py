@@ -17,15 +17,11 @@
 # example needs (GI_TYPELIB_PATH, LD_LIBRARY_PATH for the bindings).
 
 import argparse
-import configparser
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
-SERVERS = os.environ.get("SMTPCLIENT_TEST_SERVERS",
-                         os.path.join(os.path.dirname(__file__), "servers"))
+from smtpclient_test import Server
+
 WAIT_SECONDS = 120
 
 
@@ -55,18 +51,14 @@ def main():
     parser.add_argument("command", nargs="+")
     options = parser.parse_args()
 
-    spool = tempfile.mkdtemp(prefix="smtpclient-example-")
-    server = subprocess.Popen(
-        ["/usr/bin/python3", os.path.join(SERVERS, "aiosmtpd-server.py"),
-         "--spool", spool],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    checks = Checks()
     try:
-        line = server.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            print("Bail out! server did not start: %r" % line)
-            return 1
-        port = line.split()[1]
+        server = Server()
+    except RuntimeError as e:
+        print("Bail out! %s" % e)
+        return 1
+    checks = Checks()
+    with server:
+        port = str(server.port)
 
         print("1..%d" % (3 + options.messages + len(options.expect_output)))
         command = options.command + ["127.0.0.1", port] + options.extra
@@ -89,16 +81,13 @@ def main():
         for text in options.expect_output:
             checks.check(text in stdout, "the example printed %r" % text)
 
-        arrived = sorted(n for n in os.listdir(spool) if n.endswith(".env"))
+        arrived = server.messages()
         checks.check(len(arrived) == options.messages,
                      "%d message(s) arrived" % options.messages,
-                     "found %s" % arrived)
+                     "found %d" % len(arrived))
         rcpts = []
-        for name in arrived:
-            envelope = configparser.ConfigParser(interpolation=None)
-            envelope.read(os.path.join(spool, name))
-            rcpts += envelope.get("envelope", "rcpt_tos",
-                                  fallback="").split(";")
+        for envelope, _ in arrived:
+            rcpts += envelope.get("rcpt_tos", fallback="").split(";")
         if options.recipient:
             checks.check(sorted(rcpts) == sorted(options.recipient),
                          "the messages went to %s"
@@ -107,25 +96,13 @@ def main():
             checks.check(rcpts and all(rcpts),
                          "the messages have envelope recipients", rcpts)
         for n in range(1, options.messages + 1):
-            path = os.path.join(spool, "%d.eml" % n)
-            content = b""
-            if os.path.exists(path):
-                with open(path, "rb") as f:
-                    content = f.read()
+            content = arrived[n - 1][1] if n <= len(arrived) else b""
             subject = [h for h in content.split(b"\r\n\r\n")[0].split(b"\r\n")
                        if h.lower().startswith(b"subject:")]
             checks.check(len(subject) == 1 and
                          options.subject.encode() in subject[0],
                          "message %d has a Subject with %r"
                          % (n, options.subject), "subject=%r" % subject)
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        shutil.rmtree(spool, ignore_errors=True)
     return 1 if checks.failed else 0
 
 

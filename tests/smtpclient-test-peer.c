@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "smtpclient-test-peer.h"
+#include "smtpclient-connection-private.h"
 
 typedef struct
 {
@@ -386,4 +387,89 @@ smtp_test_peer_drive (SmtpTestPeer *peer,
     }
 
   return done (data);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The engine's report */
+
+static void
+free_error (gpointer error)
+{
+  if (error != NULL)
+    g_error_free (error);
+}
+
+void
+smtp_test_engine_report_init (SmtpTestEngineReport *report)
+{
+  memset (report, 0, sizeof *report);
+  report->errors = g_ptr_array_new_with_free_func (free_error);
+}
+
+void
+smtp_test_engine_report_clear (SmtpTestEngineReport *report)
+{
+  g_clear_pointer (&report->errors, g_ptr_array_unref);
+}
+
+static void
+on_ready (SmtpClientConnection *connection,
+          gpointer              data)
+{
+  ((SmtpTestEngineReport *) data)->ready++;
+}
+
+static void
+on_finished (SmtpClientConnection  *connection,
+             SmtpClientTransaction *transaction,
+             GError                *error,
+             gpointer               data)
+{
+  SmtpTestEngineReport *report = data;
+
+  g_assert_cmpuint (report->closed, ==, 0);
+  g_assert_cmpint (transaction->state, !=, SMTP_CLIENT_DELIVERY_STATE_PENDING);
+  g_assert_true ((error == NULL) ==
+                 (transaction->state == SMTP_CLIENT_DELIVERY_STATE_ACCEPTED));
+  if (transaction->reply != NULL)
+    {
+      g_assert_true (g_utf8_validate (transaction->reply, -1, NULL));
+      for (const char *p = transaction->reply; *p != '\0'; p++)
+        g_assert_true (*p == '\n' || (guchar) *p >= 0x20);
+    }
+  report->finished++;
+  g_ptr_array_add (report->errors, error);
+}
+
+static void
+on_closed (SmtpClientConnection *connection,
+           gpointer              data)
+{
+  ((SmtpTestEngineReport *) data)->closed++;
+}
+
+static gboolean
+on_accept_certificate (SmtpClientConnection  *connection,
+                       SmtpClientTransaction *opener,
+                       GTlsCertificate       *certificate,
+                       GTlsCertificateFlags   errors,
+                       gpointer               data)
+{
+  return FALSE;
+}
+
+static const SmtpClientConnectionHooks engine_hooks = {
+  on_ready, on_finished, on_closed, on_accept_certificate,
+};
+
+const void *
+smtp_test_engine_hooks (void)
+{
+  return &engine_hooks;
+}
+
+gboolean
+smtp_test_engine_is_closed (gpointer report)
+{
+  return ((SmtpTestEngineReport *) report)->closed > 0;
 }

@@ -53,4 +53,25 @@ gboolean      smtp_test_peer_drive     (SmtpTestPeer *peer,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestPeer, smtp_test_peer_free)
 
+/* What the engine reported through its hooks, checked as it comes: each
+ * transaction finishes once, with a delivery state, an error exactly when
+ * it was not accepted, a reply that is valid and escaped, and never after
+ * the connection closed */
+typedef struct
+{
+  guint      ready;
+  guint      finished;
+  guint      closed;
+  GPtrArray *errors;    /* of GError*, NULL for an accepted one */
+} SmtpTestEngineReport;
+
+/* The hooks to give smtp_client_connection_new() with a report as data
+ * (a const SmtpClientConnectionHooks *; void here so that this header
+ * needs no private one) */
+const void   *smtp_test_engine_hooks     (void);
+void          smtp_test_engine_report_init  (SmtpTestEngineReport *report);
+void          smtp_test_engine_report_clear (SmtpTestEngineReport *report);
+/* For smtp_test_peer_drive(): the connection has closed */
+gboolean      smtp_test_engine_is_closed (gpointer report);
+
 G_END_DECLS

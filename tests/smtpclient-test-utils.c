@@ -32,6 +32,8 @@
 #define STOP_WAIT_MS      (5 * 1000)
 /* How often to look again while waiting for a server. */
 #define POLL_INTERVAL_MS  20
+/* Where smtp-sink -c writes its counters, in its directory */
+#define SINK_COUNTERS_FILE "sink-counters"
 /* How many free ports to try for smtp-sink. */
 #define SINK_ATTEMPTS     5
 
@@ -352,9 +354,11 @@ die_with_parent (gpointer user_data)
 }
 #endif
 
+/* Start @argv; its standard output to @stdout_path when not NULL */
 static GSubprocess *
 spawn (GPtrArray         *argv,
        GSubprocessFlags   flags,
+       const char        *stdout_path,
        gboolean           kill_with_parent,
        GError           **error)
 {
@@ -366,6 +370,8 @@ spawn (GPtrArray         *argv,
   g_debug ("starting %s", command);
 
   launcher = g_subprocess_launcher_new (flags);
+  if (stdout_path != NULL)
+    g_subprocess_launcher_set_stdout_file_path (launcher, stdout_path);
 #ifdef __linux__
   if (kill_with_parent)
     g_subprocess_launcher_set_child_setup (launcher, die_with_parent,
@@ -409,7 +415,7 @@ server_start_python (SmtpTestServer *server,
   server->process = spawn (argv,
                            G_SUBPROCESS_FLAGS_STDIN_PIPE
                            | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                           FALSE, &error);
+                           NULL, FALSE, &error);
   if (server->process == NULL)
     g_error ("cannot start %s: %s", script_name, error->message);
 
@@ -562,25 +568,21 @@ has_arg (GPtrArray  *args,
   return FALSE;
 }
 
-SmtpTestServer *
-smtp_test_server_start_sink (const char *first_arg,
-                             ...)
+/* Start smtp-sink with @args (and -u root when root), on a free port, its
+ * standard output to @stdout_path (NULL: none); try again when the port
+ * was taken meanwhile */
+static SmtpTestServer *
+start_sink (GPtrArray  *args,
+            const char *stdout_path)
 {
-  SmtpTestServer *server = server_new (SERVER_SINK,
-                                       "smtpclient-sink-XXXXXX");
-  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  SmtpTestServer *server = server_new (SERVER_SINK, "smtpclient-sink-XXXXXX");
   const char *sink;
   gint64 deadline;
   guint attempt;
-  va_list ap;
 
   sink = g_getenv ("SMTPCLIENT_TEST_SMTP_SINK");
   if (sink == NULL || *sink == '\0')
     sink = DEFAULT_SMTP_SINK;
-
-  va_start (ap, first_arg);
-  add_args (args, first_arg, ap);
-  va_end (ap);
 
   deadline = g_get_monotonic_time ()
              + SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
@@ -589,6 +591,7 @@ smtp_test_server_start_sink (const char *first_arg,
     {
       g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
       g_autoptr(GError) error = NULL;
+      g_autofree char *output = NULL;
       guint port = smtp_test_free_port ();
       guint i;
 
@@ -605,10 +608,13 @@ smtp_test_server_start_sink (const char *first_arg,
       g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%u", port));
       g_ptr_array_add (argv, g_strdup ("100"));
 
+      if (stdout_path != NULL)
+        output = g_build_filename (server->directory, stdout_path, NULL);
       server->process = spawn (argv,
-                               G_SUBPROCESS_FLAGS_STDIN_PIPE
-                               | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
-                               TRUE, &error);
+                               G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                               (output == NULL ? G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                               : 0),
+                               output, TRUE, &error);
       if (server->process == NULL)
         g_error ("cannot start %s: %s", sink, error->message);
 
@@ -637,6 +643,20 @@ smtp_test_server_start_sink (const char *first_arg,
   g_error ("smtp-sink did not start (%u attempts; see its messages above)",
            SINK_ATTEMPTS);
   return NULL;
+}
+
+SmtpTestServer *
+smtp_test_server_start_sink (const char *first_arg,
+                             ...)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  va_list ap;
+
+  va_start (ap, first_arg);
+  add_args (args, first_arg, ap);
+  va_end (ap);
+
+  return start_sink (args, NULL);
 }
 
 guint
@@ -1048,90 +1068,19 @@ smtp_test_task_new (guint       port,
 
 /* smtp-sink's counters (-c) */
 
-#define SINK_COUNTERS_FILE "sink-counters"
-
 SmtpTestServer *
 smtp_test_server_start_sink_counted (const char *first_arg,
                                      ...)
 {
-  SmtpTestServer *server = server_new (SERVER_SINK,
-                                       "smtpclient-sink-XXXXXX");
   g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *counters = NULL;
-  const char *sink;
-  gint64 deadline;
-  guint attempt;
   va_list ap;
-
-  sink = g_getenv ("SMTPCLIENT_TEST_SMTP_SINK");
-  if (sink == NULL || *sink == '\0')
-    sink = DEFAULT_SMTP_SINK;
 
   g_ptr_array_add (args, g_strdup ("-c"));
   va_start (ap, first_arg);
   add_args (args, first_arg, ap);
   va_end (ap);
 
-  counters = g_build_filename (server->directory, SINK_COUNTERS_FILE, NULL);
-  deadline = g_get_monotonic_time ()
-             + SMTP_TEST_WAIT_SECONDS * G_TIME_SPAN_SECOND;
-
-  for (attempt = 1; attempt <= SINK_ATTEMPTS; attempt++)
-    {
-      g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-      g_autoptr(GSubprocessLauncher) launcher = NULL;
-      g_autoptr(GError) error = NULL;
-      guint port = smtp_test_free_port ();
-      guint i;
-
-      g_ptr_array_add (argv, g_strdup (sink));
-      if (geteuid () == 0 && !has_arg (args, "-u"))
-        {
-          g_ptr_array_add (argv, g_strdup ("-u"));
-          g_ptr_array_add (argv, g_strdup ("root"));
-        }
-      for (i = 0; i < args->len; i++)
-        g_ptr_array_add (argv, g_strdup (g_ptr_array_index (args, i)));
-      g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%u", port));
-      g_ptr_array_add (argv, g_strdup ("100"));
-      g_ptr_array_add (argv, NULL);
-
-      /* Like spawn(), with the counters (stdout) in a file */
-      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
-      g_subprocess_launcher_set_stdout_file_path (launcher, counters);
-#ifdef __linux__
-      g_subprocess_launcher_set_child_setup (launcher, die_with_parent,
-                                             GINT_TO_POINTER (getpid ()),
-                                             NULL);
-#endif
-      server->process = g_subprocess_launcher_spawnv (launcher,
-                                                      (const char * const *) argv->pdata,
-                                                      &error);
-      if (server->process == NULL)
-        g_error ("cannot start %s: %s", sink, error->message);
-
-      while (g_get_monotonic_time () < deadline)
-        {
-          if (is_listening (port))
-            {
-              server->port = port;
-              return server;
-            }
-          if (process_wait_bounded (server->process, POLL_INTERVAL_MS))
-            break;
-        }
-
-      if (g_get_monotonic_time () >= deadline)
-        g_error ("smtp-sink did not listen within %d s",
-                 SMTP_TEST_WAIT_SECONDS);
-
-      g_test_message ("smtp-sink exited at start (attempt %u of %u)",
-                      attempt, SINK_ATTEMPTS);
-      g_clear_object (&server->process);
-    }
-
-  g_error ("smtp-sink did not start (%u attempts)", SINK_ATTEMPTS);
-  return NULL;
+  return start_sink (args, SINK_COUNTERS_FILE);
 }
 
 /* The last complete "sess=N quit=N mesg=N" record (records end in CR) */

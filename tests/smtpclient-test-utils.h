@@ -14,6 +14,20 @@ G_BEGIN_DECLS
 /* Every wait in the tests is bounded by this many seconds. */
 #define SMTP_TEST_WAIT_SECONDS 30
 
+/* In a server script (either scripted server): a whole transaction after
+ * EHLO for the default task, then QUIT */
+#define SMTP_TEST_SCRIPT_DELIVERY \
+  "C MAIL FROM:<sender@example.org>*\n" \
+  "S 250 2.1.0 ok\n" \
+  "C RCPT TO:<rcpt@example.org>*\n" \
+  "S 250 2.1.5 ok\n" \
+  "C DATA\n" \
+  "S 354 go ahead\n" \
+  "CDATA\n" \
+  "S 250 2.0.0 queued as 4711\n" \
+  "C QUIT\n" \
+  "S 221 2.0.0 bye\n"
+
 typedef struct _SmtpTestServer SmtpTestServer;
 
 /* One message as the server received it (aiosmtpd). */

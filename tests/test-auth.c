@@ -217,18 +217,6 @@ static const struct
       "SCRAM-SHA-256", NULL, TRUE } },
 };
 
-#define SCRIPT_DELIVERY \
-  "C MAIL FROM:<sender@example.org>*\n" \
-  "S 250 2.1.0 ok\n" \
-  "C RCPT TO:<rcpt@example.org>*\n" \
-  "S 250 2.1.5 ok\n" \
-  "C DATA\n" \
-  "S 354 go ahead\n" \
-  "CDATA\n" \
-  "S 250 2.0.0 queued as 4711\n" \
-  "C QUIT\n" \
-  "S 221 2.0.0 bye\n"
-
 static char *
 make_script (const MechanismCase *c)
 {
@@ -254,7 +242,7 @@ make_script (const MechanismCase *c)
                       tls != NULL ? tls : "",
                       "S 250 AUTH ", c->offered, "\n",
                       c->exchange,
-                      c->error_part == NULL ? SCRIPT_DELIVERY
+                      c->error_part == NULL ? SMTP_TEST_SCRIPT_DELIVERY
                                             : "C QUIT\nS 221 2.0.0 bye\n",
                       NULL);
 }

@@ -8,60 +8,22 @@
 # Environment (set by tests/meson.build): SMTPCLIENT_SEND,
 # SMTPCLIENT_TEST_SERVERS.
 
-import configparser
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
+import smtpclient_test
+from smtpclient_test import Tap
+
 SEND = os.environ["SMTPCLIENT_SEND"]
-SERVERS = os.environ["SMTPCLIENT_TEST_SERVERS"]
 WAIT_SECONDS = 60
 
-tests = []
+tap = Tap()
+test = tap.test
 
 
-def test(function):
-    tests.append(function)
-    return function
-
-
-class Server:
-    def __init__(self, *args):
-        self.spool = tempfile.mkdtemp(prefix="smtpclient-cli-")
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(SERVERS, "aiosmtpd-server.py"),
-             "--spool", self.spool, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self.process.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError("server did not start: %r" % line)
-        self.port = int(line.split()[1])
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        shutil.rmtree(self.spool, ignore_errors=True)
-
-    def messages(self):
-        found = []
-        n = 1
-        while os.path.exists(os.path.join(self.spool, "%d.env" % n)):
-            env = configparser.ConfigParser(interpolation=None)
-            env.read(os.path.join(self.spool, "%d.env" % n))
-            with open(os.path.join(self.spool, "%d.eml" % n), "rb") as f:
-                found.append((env["envelope"], f.read()))
-            n += 1
-        return found
-
+class Server(smtpclient_test.Server):
     def send(self, *args, stdin=b""):
         return subprocess.run(
             [SEND, "--server", "127.0.0.1", "--port", str(self.port), *args],
@@ -233,21 +195,5 @@ def help_documents_exit_status_and_t():
         assert line in out, line
 
 
-def main():
-    print("1..%d" % len(tests))
-    failed = 0
-    for i, function in enumerate(tests, 1):
-        try:
-            function()
-            print("ok %d - %s" % (i, function.__name__))
-        except Exception as e:  # noqa: BLE001 - report any failure as TAP
-            failed += 1
-            for line in ("%s: %s" % (type(e).__name__, e)).splitlines():
-                print("# " + line)
-            print("not ok %d - %s" % (i, function.__name__))
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tap.main())

@@ -15,70 +15,6 @@
 #include "smtpclient-connection-engine-private.h"
 #include "smtpclient-test-peer.h"
 
-typedef struct
-{
-  guint      ready;
-  guint      finished;
-  guint      closed;
-  GPtrArray *errors;    /* of GError*, NULL for success */
-} Report;
-
-static void
-on_ready (SmtpClientConnection *connection,
-          gpointer              data)
-{
-  ((Report *) data)->ready++;
-}
-
-static void
-on_finished (SmtpClientConnection  *connection,
-             SmtpClientTransaction *transaction,
-             GError                *error,
-             gpointer               data)
-{
-  Report *report = data;
-
-  /* Each transaction once, and never after the connection closed */
-  g_assert_cmpuint (report->closed, ==, 0);
-  g_assert_cmpint (transaction->state, !=, SMTP_CLIENT_DELIVERY_STATE_PENDING);
-  report->finished++;
-  g_ptr_array_add (report->errors, error);
-}
-
-static void
-on_closed (SmtpClientConnection *connection,
-           gpointer              data)
-{
-  ((Report *) data)->closed++;
-}
-
-static gboolean
-on_accept_certificate (SmtpClientConnection  *connection,
-                       SmtpClientTransaction *opener,
-                       GTlsCertificate       *certificate,
-                       GTlsCertificateFlags   errors,
-                       gpointer               data)
-{
-  return FALSE;
-}
-
-static const SmtpClientConnectionHooks hooks = {
-  on_ready, on_finished, on_closed, on_accept_certificate,
-};
-
-static void
-free_error (gpointer error)
-{
-  if (error != NULL)
-    g_error_free (error);
-}
-
-static gboolean
-is_closed (gpointer data)
-{
-  return ((Report *) data)->closed > 0;
-}
-
 static SmtpClientTransaction *
 new_transaction (const char *body)
 {
@@ -152,7 +88,7 @@ test_secrets_wiped (gconstpointer data)
   g_autoptr(GBytes) written = NULL;
   g_autofree char *ehlo = g_strconcat ("250-localhost\r\n", c->offered, "\r\n",
                                        NULL);
-  Report report = { 0, 0, 0, g_ptr_array_new_with_free_func (free_error) };
+  SmtpTestEngineReport report;
   gsize size = 0;
   const guint8 *sent;
 
@@ -173,12 +109,14 @@ test_secrets_wiped (gconstpointer data)
   smtp_test_peer_add (peer, "354 go\r\n", 8);
   smtp_test_peer_add (peer, "250 queued\r\n", 12);
 
-  connection = smtp_client_connection_new (settings, &hooks, &report);
+  smtp_test_engine_report_init (&report);
+  connection = smtp_client_connection_new (settings, smtp_test_engine_hooks (),
+                                           &report);
   transaction = new_transaction ("Subject: secret\r\n\r\nhello\r\n");
   smtp_client_connection_transact (connection, transaction, NULL);
   smtp_client_connection_open_stream (connection,
                                       smtp_test_peer_get_stream (peer));
-  g_assert_true (smtp_test_peer_drive (peer, is_closed, &report, 10000));
+  g_assert_true (smtp_test_peer_drive (peer, smtp_test_engine_is_closed, &report, 10000));
 
   /* It authenticated and delivered: the credentials did go out */
   g_assert_cmpuint (report.finished, ==, 1);
@@ -194,7 +132,7 @@ test_secrets_wiped (gconstpointer data)
     g_assert_false (buffer_contains (connection->out, connection->out_size,
                                      c->secrets[i]));
 
-  g_ptr_array_unref (report.errors);
+  smtp_test_engine_report_clear (&report);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -228,7 +166,7 @@ test_one_completion (gconstpointer data)
   g_autoptr(SmtpClientSettings) settings = new_settings ();
   g_autoptr(SmtpClientConnection) connection = NULL;
   SmtpClientTransaction *transactions[3];
-  Report report = { 0, 0, 0, g_ptr_array_new_with_free_func (free_error) };
+  SmtpTestEngineReport report;
 
   g_test_summary ("Whatever the server says, every transaction handed to "
                   "the engine finishes exactly once, then the connection "
@@ -236,7 +174,9 @@ test_one_completion (gconstpointer data)
 
   smtp_test_peer_add_split (peer, (const guint8 *) script->server,
                             strlen (script->server), '|');
-  connection = smtp_client_connection_new (settings, &hooks, &report);
+  smtp_test_engine_report_init (&report);
+  connection = smtp_client_connection_new (settings, smtp_test_engine_hooks (),
+                                           &report);
   for (guint i = 0; i < G_N_ELEMENTS (transactions); i++)
     {
       transactions[i] = new_transaction ("Subject: one\r\n\r\nbody\r\n");
@@ -245,7 +185,7 @@ test_one_completion (gconstpointer data)
     }
   smtp_client_connection_open_stream (connection,
                                       smtp_test_peer_get_stream (peer));
-  g_assert_true (smtp_test_peer_drive (peer, is_closed, &report, 10000));
+  g_assert_true (smtp_test_peer_drive (peer, smtp_test_engine_is_closed, &report, 10000));
 
   g_assert_cmpuint (report.finished, ==, G_N_ELEMENTS (transactions));
   g_assert_cmpuint (report.closed, ==, 1);
@@ -256,7 +196,7 @@ test_one_completion (gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (transactions); i++)
     smtp_client_transaction_unref (transactions[i]);
-  g_ptr_array_unref (report.errors);
+  smtp_test_engine_report_clear (&report);
 }
 
 int

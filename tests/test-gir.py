@@ -4,11 +4,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
-import configparser
-import os
-import subprocess
 import sys
-import tempfile
 
 import gi
 
@@ -16,49 +12,12 @@ gi.require_version("SmtpClient", "1.0")
 gi.require_version("GLib", "2.0")
 from gi.repository import GLib, SmtpClient  # noqa: E402
 
-SERVERS = os.environ.get("SMTPCLIENT_TEST_SERVERS",
-                         os.path.join(os.path.dirname(__file__), "servers"))
+from smtpclient_test import Server, Tap  # noqa: E402
+
 WAIT_SECONDS = 30
 
-tests = []
-
-
-def test(function):
-    tests.append(function)
-    return function
-
-
-class Server:
-    def __init__(self, *args):
-        self.spool = tempfile.mkdtemp(prefix="smtpclient-gir-")
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(SERVERS, "aiosmtpd-server.py"),
-             "--spool", self.spool, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self.process.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError("server did not start: %r" % line)
-        self.port = int(line.split()[1])
-
-    def messages(self):
-        found = []
-        n = 1
-        while os.path.exists(os.path.join(self.spool, "%d.env" % n)):
-            env = configparser.ConfigParser(interpolation=None)
-            env.read(os.path.join(self.spool, "%d.env" % n))
-            with open(os.path.join(self.spool, "%d.eml" % n), "rb") as f:
-                found.append((env["envelope"], f.read()))
-            n += 1
-        return found
-
-    def stop(self):
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        subprocess.run(["rm", "-rf", self.spool], check=False)
+tap = Tap()
+test = tap.test
 
 
 def run(task, use_async):
@@ -166,19 +125,5 @@ def defaults_and_enums():
     assert session.props.idle_timeout == 30
 
 
-def main():
-    print("1..%d" % len(tests))
-    failed = 0
-    for n, function in enumerate(tests, 1):
-        try:
-            function()
-            print("ok %d - %s" % (n, function.__name__))
-        except Exception as e:  # noqa: BLE001 - report every failure
-            failed += 1
-            print("not ok %d - %s: %r" % (n, function.__name__, e))
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tap.main())

@@ -20,6 +20,8 @@ import os
 import shutil
 import subprocess
 import sys
+
+from smtpclient_test import Server
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,38 +29,6 @@ SERVERS = os.environ["SMTPCLIENT_TEST_SERVERS"]
 COMPOSE = os.environ["SMTPCLIENT_COMPOSE"]
 SCREENSHOT = os.environ["SMTPCLIENT_SCREENSHOT"]
 WAIT_SECONDS = 120
-
-
-class Server:
-    def __init__(self, spool, *args):
-        self.spool = spool
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(SERVERS, "aiosmtpd-server.py"),
-             "--spool", spool, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self.process.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError("server did not start: %r" % line)
-        self.port = int(line.split()[1])
-
-    def message(self, n):
-        path = os.path.join(self.spool, "%d.eml" % n)
-        if not os.path.exists(path):
-            return None
-        with open(path, "rb") as f:
-            return email.message_from_bytes(f.read(),
-                                            policy=email.policy.default)
-
-    def count(self):
-        return len([n for n in os.listdir(self.spool) if n.endswith(".env")])
-
-    def stop(self):
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class Checks:
@@ -92,11 +62,11 @@ def main():
                        check=True, capture_output=True, timeout=60)
         for name in ("plain", "tls"):
             os.mkdir(os.path.join(tmp, name))
-        plain = Server(os.path.join(tmp, "plain"))
+        plain = Server(spool=os.path.join(tmp, "plain"))
         servers.append(plain)
-        tls = Server(os.path.join(tmp, "tls"),
-                     "--tls-cert", os.path.join(certs, "self-signed.pem"),
-                     "--tls-key", os.path.join(certs, "self-signed.key"))
+        tls = Server("--tls-cert", os.path.join(certs, "self-signed.pem"),
+                     "--tls-key", os.path.join(certs, "self-signed.key"),
+                     spool=os.path.join(tmp, "tls"))
         servers.append(tls)
 
         attachment = os.path.join(tmp, "report.csv")

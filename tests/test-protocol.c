@@ -524,6 +524,7 @@ test_debug_output (Fixture       *fixture,
               "C QUIT\n"
               "S 221 bye\n", 5, with_auth_and_debug);
   output = g_string_free (g_steal_pointer (&debug_output), FALSE);
+  g_log_set_debug_enabled (FALSE);
 
   g_assert_no_error (fixture->error);
   g_assert_true (fixture->script_ok);
@@ -570,6 +571,7 @@ test_debug_through_session (Fixture       *fixture,
   g_assert_no_error (error);
   smtp_test_close_session (session);
   output = g_string_free (g_steal_pointer (&debug_output), FALSE);
+  g_log_set_debug_enabled (FALSE);
 
   g_assert_nonnull (strstr (output, "[traced] -> EHLO localhost"));
   g_assert_nonnull (strstr (output, "[traced] -> MAIL FROM:<sender@example.org>"));

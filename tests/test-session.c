@@ -291,41 +291,6 @@ session_task_new (SmtpClientSession *session,
   return task;
 }
 
-static void
-on_closed (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  gboolean *closed = user_data;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (smtp_client_session_close_finish (SMTP_CLIENT_SESSION (source),
-                                                   result, &error));
-  g_assert_no_error (error);
-  *closed = TRUE;
-}
-
-/* close_async, waiting (bounded) for it */
-static void
-session_close (SmtpClientSession *session)
-{
-  g_autoptr(GSource) deadline = NULL;
-  gboolean expired = FALSE;
-  gboolean closed = FALSE;
-
-  deadline = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
-  g_source_set_callback (deadline, on_deadline, &expired, NULL);
-  g_source_attach (deadline, NULL);
-
-  smtp_client_session_close_async (session, NULL, on_closed, &closed);
-  while (!closed && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (deadline);
-
-  if (!closed)
-    g_error ("the session did not close within %d s", SMTP_TEST_WAIT_SECONDS);
-}
-
 /* Waits (bounded, running the main context) until @n connections to
  * @port are established */
 static void
@@ -392,7 +357,7 @@ test_sink_one_connection (gconstpointer data)
   g_assert_cmpuint (batch_count_openers (batch), ==, 1);
 
   /* Closing waits for the answer to QUIT, which smtp-sink counts first */
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 1, 200, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 1);
@@ -433,7 +398,7 @@ test_aiosmtpd_one_connection (gconstpointer data)
   batch_wait (batch);
   batch_assert_all_succeeded (batch);
   g_assert_cmpuint (batch_count_openers (batch), ==, 1);
-  session_close (session);
+  smtp_test_close_session (session);
 
   messages = smtp_test_server_get_messages (server);
   g_assert_cmpuint (messages->len, ==, 200);
@@ -471,7 +436,7 @@ test_max_connections (void)
   g_assert_cmpuint (batch->max_connections, <=, 4);
   g_assert_cmpuint (batch_count_openers (batch), ==, 4);
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 4, 100, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 4);
@@ -498,7 +463,7 @@ test_max_messages_per_connection (void)
   g_assert_cmpuint (batch->max_connections, <=, 1);
   g_assert_cmpuint (batch_count_openers (batch), ==, 4);
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 4, 10, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 4);
@@ -521,7 +486,7 @@ test_thousand_queued (void)
   send_many (batch, session, port, 1000);
   batch_assert_all_succeeded (batch);
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 2, 1000, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 2);
@@ -562,7 +527,7 @@ test_tls_one_connection (gconstpointer data)
   send_many (batch, session, port, 50);
   batch_assert_all_succeeded (batch);
   g_assert_cmpuint (batch_count_openers (batch), ==, 1);
-  session_close (session);
+  smtp_test_close_session (session);
   g_assert_cmpuint (smtp_test_server_get_messages (server)->len, ==, 50);
 }
 
@@ -620,7 +585,7 @@ test_end_of_data_grouped (void)
   g_assert_nonnull (strstr (batch_get (batch, 1)->log, "<- 250 2.0.0 second"));
   g_assert_null (strstr (batch_get (batch, 1)->log, "first"));
 
-  session_close (session);
+  smtp_test_close_session (session);
   transcript = smtp_test_server_get_transcript (server, &script_ok);
   g_assert_true (script_ok);
 }
@@ -695,7 +660,7 @@ test_refused_recipients_pipelined (void)
 
   /* The dropped connection, and the one for the others */
   g_assert_cmpuint (batch_count_openers (batch), ==, 2);
-  session_close (session);
+  smtp_test_close_session (session);
 
   messages = smtp_test_server_get_messages (server);
   g_assert_cmpuint (messages->len, ==, 2);
@@ -743,7 +708,7 @@ test_refused_recipients_sink (gconstpointer data)
     }
   g_assert_cmpuint (batch_count_openers (batch), ==, 1);
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 1, 0, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 1);
@@ -780,7 +745,7 @@ test_reconnect_421 (void)
                                        &messages);
   g_assert_cmpuint (sessions, ==, 5);
   g_assert_cmpuint (messages, ==, 0);
-  session_close (session);
+  smtp_test_close_session (session);
 }
 
 static void
@@ -811,7 +776,7 @@ test_reconnect_disconnect (void)
   smtp_test_server_wait_sink_counters (server, 5, 0, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 5);
-  session_close (session);
+  smtp_test_close_session (session);
 }
 
 /* The first connection ends (@ending: CLOSE, or a 421 and CLOSE) after the
@@ -899,7 +864,7 @@ test_reconnect_scripted (gconstpointer data)
   g_assert_cmpstr (smtp_client_task_get_reply (batch_get (batch, 2)->task),
                    ==, "250 2.0.0 third");
 
-  session_close (session);
+  smtp_test_close_session (session);
   transcript = smtp_test_server_get_transcript (server, &script_ok);
   g_assert_true (script_ok);
 }
@@ -963,7 +928,7 @@ test_reconnect_idle_drop (gconstpointer data)
   /* It opened the new connection */
   g_assert_cmpuint (batch_count_openers (second), ==, 1);
 
-  session_close (session);
+  smtp_test_close_session (session);
   transcript = smtp_test_server_get_transcript (server, &script_ok);
   g_assert_true (script_ok);
 }
@@ -1006,7 +971,7 @@ test_cancel_queued (void)
         g_assert_cmpuint (record->succeeded, ==, 1);
     }
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 1, 5, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (sessions, ==, 1);
@@ -1060,7 +1025,7 @@ test_cancel_pipelined (void)
         }
     }
 
-  session_close (session);
+  smtp_test_close_session (session);
   smtp_test_server_wait_sink_counters (server, 1, 7, &sessions, &quits,
                                        &messages);
   g_assert_cmpuint (messages, ==, 7);
@@ -1230,7 +1195,7 @@ test_transaction_logs (void)
         }
     }
 
-  session_close (session);
+  smtp_test_close_session (session);
 }
 
 int

@@ -140,18 +140,6 @@ assert_log_lacks (SmtpClientTask *task,
   "C STARTTLS\n" \
   "S 220 2.0.0 Ready to start TLS\n"
 
-#define SCRIPT_DELIVERY \
-  "C MAIL FROM:<sender@example.org>*\n" \
-  "S 250 2.1.0 ok\n" \
-  "C RCPT TO:<rcpt@example.org>*\n" \
-  "S 250 2.1.5 ok\n" \
-  "C DATA\n" \
-  "S 354 go ahead\n" \
-  "CDATA\n" \
-  "S 250 2.0.0 queued as 4711\n" \
-  "C QUIT\n" \
-  "S 221 2.0.0 bye\n"
-
 /* The script of a whole delivery over TLS made with @cert (base name in
  * the certificate directory): STARTTLS or implicit.  @client_ca and
  * @client_cn: NULL, or ask for a client certificate and check its CN. */
@@ -186,7 +174,7 @@ delivery_script (gboolean    implicit,
                         SCRIPT_GREETING
                         "C EHLO localhost\n"
                         "S 250 localhost\n"
-                        SCRIPT_DELIVERY, NULL);
+                        SMTP_TEST_SCRIPT_DELIVERY, NULL);
 
   return g_strconcat (SCRIPT_GREETING
                       SCRIPT_EHLO_STARTTLS
@@ -194,7 +182,7 @@ delivery_script (gboolean    implicit,
                       tls,
                       "C EHLO localhost\n"
                       "S 250 localhost\n"
-                      SCRIPT_DELIVERY, NULL);
+                      SMTP_TEST_SCRIPT_DELIVERY, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -608,7 +596,7 @@ test_auth_only_after_tls (void)
                             "S 250 AUTH PLAIN LOGIN\n"
                             "C AUTH PLAIN *\n"
                             "S 235 2.7.0 ok\n"
-                            SCRIPT_DELIVERY, pem, key);
+                            SMTP_TEST_SCRIPT_DELIVERY, pem, key);
   server = smtp_test_server_start_script (script);
   task = new_tls_task (smtp_test_server_get_port (server),
                        SMTP_CLIENT_SECURITY_STARTTLS);
@@ -956,48 +944,6 @@ test_identity (gconstpointer data)
   accept_record_clear (&record);
 }
 
-typedef struct
-{
-  gboolean done;
-  gboolean ok;
-  GError  *error;
-} CloseWait;
-
-static void
-on_session_closed (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  CloseWait *wait = user_data;
-
-  wait->ok = smtp_client_session_close_finish (SMTP_CLIENT_SESSION (source),
-                                               result, &wait->error);
-  wait->done = TRUE;
-}
-
-static gboolean
-on_wait_expired (gpointer user_data)
-{
-  g_error ("the session did not close within %d s", SMTP_TEST_WAIT_SECONDS);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-close_session (SmtpClientSession *session)
-{
-  CloseWait wait = { FALSE, FALSE, NULL };
-  GSource *timeout = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
-
-  g_source_set_callback (timeout, on_wait_expired, NULL, NULL);
-  g_source_attach (timeout, NULL);
-  smtp_client_session_close_async (session, NULL, on_session_closed, &wait);
-  while (!wait.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timeout);
-  g_source_unref (timeout);
-  g_assert_no_error (wait.error);
-  g_assert_true (wait.ok);
-}
 
 static void
 test_certificate_session (void)
@@ -1035,7 +981,7 @@ test_certificate_session (void)
                     G_CALLBACK (on_accept_certificate), &task_record);
   g_assert_true (smtp_test_run_task (task, &error));
   g_assert_no_error (error);
-  close_session (session);
+  smtp_test_close_session (session);
 
   g_assert_cmpuint (task_record.calls, ==, 1);
   g_assert_cmpuint (session_record.calls, ==, 1);
@@ -1083,7 +1029,7 @@ test_session_certificate_refused (void)
   g_object_set (task, "session", session, NULL);
   g_assert_false (smtp_test_run_task (task, &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
-  close_session (session);
+  smtp_test_close_session (session);
 
   g_assert_cmpuint (session_record.calls, ==, 1);
   g_assert_cmphex (session_record.errors, ==, G_TLS_CERTIFICATE_UNKNOWN_CA);

@@ -28,67 +28,6 @@
 int LLVMFuzzerTestOneInput (const uint8_t *data,
                             size_t         size);
 
-typedef struct
-{
-  guint finished;
-  guint closed;
-} Report;
-
-static void
-on_ready (SmtpClientConnection *connection,
-          gpointer              data)
-{
-}
-
-static void
-on_finished (SmtpClientConnection  *connection,
-             SmtpClientTransaction *transaction,
-             GError                *error,
-             gpointer               data)
-{
-  Report *report = data;
-
-  g_assert_cmpuint (report->closed, ==, 0);
-  g_assert_cmpint (transaction->state, !=, SMTP_CLIENT_DELIVERY_STATE_PENDING);
-  g_assert_true ((error == NULL) ==
-                 (transaction->state == SMTP_CLIENT_DELIVERY_STATE_ACCEPTED));
-  if (transaction->reply != NULL)
-    {
-      g_assert_true (g_utf8_validate (transaction->reply, -1, NULL));
-      for (const char *p = transaction->reply; *p != '\0'; p++)
-        g_assert_true (*p == '\n' || (guchar) *p >= 0x20);
-    }
-  report->finished++;
-  g_clear_error (&error);
-}
-
-static void
-on_closed (SmtpClientConnection *connection,
-           gpointer              data)
-{
-  ((Report *) data)->closed++;
-}
-
-static gboolean
-on_accept_certificate (SmtpClientConnection  *connection,
-                       SmtpClientTransaction *opener,
-                       GTlsCertificate       *certificate,
-                       GTlsCertificateFlags   errors,
-                       gpointer               data)
-{
-  return FALSE;
-}
-
-static const SmtpClientConnectionHooks hooks = {
-  on_ready, on_finished, on_closed, on_accept_certificate,
-};
-
-static gboolean
-is_closed (gpointer data)
-{
-  return ((Report *) data)->closed > 0;
-}
-
 static SmtpClientTransaction *
 new_transaction (guint index)
 {
@@ -122,7 +61,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_autoptr(SmtpClientSettings) settings = NULL;
   g_autoptr(SmtpClientConnection) connection = NULL;
   SmtpClientTransaction *transactions[MAX_TRANSACTIONS];
-  Report report = { 0, 0 };
+  SmtpTestEngineReport report;
   guint n;
   guint8 choice;
 
@@ -145,7 +84,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   peer = smtp_test_peer_new ();
   smtp_test_peer_add_split (peer, data + 1, size - 1, 0xff);
 
-  connection = smtp_client_connection_new (settings, &hooks, &report);
+  smtp_test_engine_report_init (&report);
+  connection = smtp_client_connection_new (settings, smtp_test_engine_hooks (),
+                                           &report);
   for (guint i = 0; i < n; i++)
     {
       transactions[i] = new_transaction (i);
@@ -155,7 +96,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   smtp_client_connection_open_stream (connection,
                                       smtp_test_peer_get_stream (peer));
 
-  g_assert_true (smtp_test_peer_drive (peer, is_closed, &report, 100000));
+  g_assert_true (smtp_test_peer_drive (peer, smtp_test_engine_is_closed,
+                                       &report, 100000));
 
   g_assert_cmpuint (report.finished, ==, n);
   g_assert_cmpuint (report.closed, ==, 1);
@@ -164,6 +106,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   for (guint i = 0; i < n; i++)
     smtp_client_transaction_unref (transactions[i]);
+  smtp_test_engine_report_clear (&report);
 
   return 0;
 }
