@@ -20,24 +20,9 @@ import argparse
 import subprocess
 import sys
 
-from smtpclient_test import Server
+from smtpclient_test import Checks, Server
 
 WAIT_SECONDS = 120
-
-
-class Checks:
-    def __init__(self):
-        self.count = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail=""):
-        self.count += 1
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines():
-                print("# " + line)
-        print("%s %d - %s" % ("ok" if ok else "not ok", self.count, name))
-        sys.stdout.flush()
 
 
 def main():

@@ -82,6 +82,25 @@ class Server:
             shutil.rmtree(self.spool, ignore_errors=True)
 
 
+class Checks:
+    """Numbered TAP checks, made as the test goes; failed ones print
+    their detail as comments first."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def check(self, ok, name, detail=""):
+        self.n += 1
+        if not ok:
+            self.failed += 1
+            for line in str(detail).splitlines():
+                print("# " + line)
+        print("%s %d - %s" % ("ok" if ok else "not ok", self.n, name))
+        sys.stdout.flush()
+        return ok
+
+
 class Tap:
     """Functions registered with @tap.test run in order, one TAP line
     each: "ok" when they return, "not ok" when they raise."""

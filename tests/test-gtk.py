@@ -20,30 +20,15 @@ import os
 import shutil
 import subprocess
 import sys
-
-from smtpclient_test import Server
 import tempfile
+
+from smtpclient_test import Checks, Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.environ["SMTPCLIENT_TEST_SERVERS"]
 COMPOSE = os.environ["SMTPCLIENT_COMPOSE"]
 SCREENSHOT = os.environ["SMTPCLIENT_SCREENSHOT"]
 WAIT_SECONDS = 120
-
-
-class Checks:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines():
-                print("# " + line)
-        print("%s %d - %s" % ("ok" if ok else "not ok", self.n, name))
-        sys.stdout.flush()
 
 
 def main():

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 
+from smtpclient_test import Checks
+
 WAIT_SECONDS = 240
 ENV = os.environ
 PREFIX = ENV["SMTPCLIENT_PREFIX"]
@@ -30,22 +32,6 @@ PREFIX = ENV["SMTPCLIENT_PREFIX"]
 def in_prefix(option):
     value = ENV[option]
     return value if os.path.isabs(value) else os.path.join(PREFIX, value)
-
-
-class Checks:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, ok, name, detail=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines():
-                print("# " + line)
-        print("%s %d - %s" % ("ok" if ok else "not ok", self.n, name))
-        sys.stdout.flush()
-        return ok
 
 
 def run(args, **kwargs):
