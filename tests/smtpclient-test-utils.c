@@ -1348,7 +1348,8 @@ smtp_test_strv_has_prefix (GStrv       strv,
   return FALSE;
 }
 
-/* Every log line is "<- ", "-> " or a "-- " note */void
+/* Every log line is "<- ", "-> " or a "-- " note */
+void
 smtp_test_assert_log_format (const char *log)
 {
   g_auto(GStrv) lines = NULL;
@@ -1360,4 +1361,18 @@ smtp_test_assert_log_format (const char *log)
     g_assert_true (g_str_has_prefix (lines[i], "<- ") ||
                    g_str_has_prefix (lines[i], "-> ") ||
                    g_str_has_prefix (lines[i], "-- "));
+}
+
+/* The transaction log of @task as test messages ("# " lines in TAP), for
+ * whoever reads the test's output */
+void
+smtp_test_print_log (SmtpClientTask *task)
+{
+  const char *log = smtp_client_task_get_transaction_log (task);
+  g_auto(GStrv) lines = g_strsplit (log != NULL ? log : "", "\n", -1);
+
+  g_test_message ("transaction log:");
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (lines[i][0] != '\0')
+      g_test_message ("  %s", lines[i]);
 }

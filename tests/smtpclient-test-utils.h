@@ -168,5 +168,6 @@ gboolean         smtp_test_strv_has_prefix  (GStrv            strv,
                                              const char      *prefix);
 /* Every line of a transaction log is "<- ", "-> " or a "-- " note */
 void             smtp_test_assert_log_format (const char     *log);
+void             smtp_test_print_log         (SmtpClientTask *task);
 
 G_END_DECLS

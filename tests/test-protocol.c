@@ -930,6 +930,7 @@ test_cancel_after_delivery (void)
                    "250 2.0.0 queued as KEPT");
   /* It did not wait for the 10 s timeout of the silent QUIT */
   g_assert_cmpint (delivery->ended - delivery->started, <, 8 * G_USEC_PER_SEC);
+  smtp_test_print_log (task);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1008,7 +1009,8 @@ test_extra_line_after_ehlo (void)
     {
       g_autoptr(SmtpClientTask) task = smtp_test_task_new (port, NULL);
 
-      g_object_set (task, "session", session, NULL);
+      g_object_set (task, "session", session, "transaction-log", TRUE,
+                    NULL);
       deliveries[i] = smtp_test_delivery_start (task, NULL);
     }
   smtp_test_delivery_wait (deliveries, 3);
@@ -1020,6 +1022,7 @@ test_extra_line_after_ehlo (void)
                       SMTP_CLIENT_ERROR_PROTOCOL);
       g_assert_cmpuint (deliveries[i]->failed, ==, 1);
       g_assert_cmpuint (smtp_client_task_get_attempts (deliveries[i]->task), ==, 1);
+      smtp_test_print_log (deliveries[i]->task);
       smtp_test_delivery_free (deliveries[i]);
     }
   g_assert_cmpuint (smtp_test_script_server_get_n_connections (server), ==, 3);
@@ -1068,6 +1071,7 @@ test_close_after_ehlo (void)
                        SMTP_CLIENT_DELIVERY_STATE_NOT_SENT);
       g_assert_nonnull (strstr (smtp_client_task_get_transaction_log (task),
                                 "-- retry 2: "));
+      smtp_test_print_log (task);
       smtp_test_delivery_free (deliveries[i]);
     }
   g_assert_cmpuint (smtp_test_script_server_get_n_connections (server), ==, 6);
