@@ -62,15 +62,47 @@ new_sasl (const char *mechanism)
   return sasl;
 }
 
+/* An iteration count the library accepts but that would make one input
+ * cost seconds under ASan (PBKDF2 with up to a million rounds, each a few
+ * allocations): the parser is what this target explores, and the bound
+ * itself is unit-tested (test-sasl) */
+#define FUZZ_MAX_ITERATIONS 4096
+
+static gboolean
+has_costly_iterations (const uint8_t *data,
+                       size_t         size)
+{
+  for (size_t i = 0; i + 2 < size; i++)
+    if (data[i] == 'i' && data[i + 1] == '=' && g_ascii_isdigit (data[i + 2]))
+      {
+        guint64 value = 0;
+
+        for (size_t k = i + 2; k < size && g_ascii_isdigit (data[k]); k++)
+          {
+            value = value * 10 + (data[k] - '0');
+            if (value > SCRAM_MAX_ITERATIONS)
+              break;
+          }
+        if (value > FUZZ_MAX_ITERATIONS && value <= SCRAM_MAX_ITERATIONS)
+          return TRUE;
+      }
+
+  return FALSE;
+}
+
 static void
 fuzz_scram_first (const char    *mechanism,
                   const uint8_t *data,
                   size_t         size)
 {
-  g_autoptr(SmtpClientSasl) sasl = new_sasl (mechanism);
+  g_autoptr(SmtpClientSasl) sasl = NULL;
   g_autofree char *initial = NULL;
   g_autoptr(GError) error = NULL;
 
+  if (has_costly_iterations (data, size))
+    return;
+
+  sasl = new_sasl (mechanism);
   smtp_client_sasl_set_nonce (sasl, NONCE);
   initial = smtp_client_sasl_get_initial_response (sasl);
   g_assert_nonnull (initial);
