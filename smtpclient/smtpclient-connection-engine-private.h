@@ -111,6 +111,27 @@ struct _Transact
   GError                *rcpt_error;
   guint                  rcpt_code;
   char                  *rcpt_reply;
+  /* Monotonic times, 0 when not running */
+  gint64                 envelope_start;
+  gint64                 data_start;
+
+  /* A server that takes only so many recipients per transaction (452
+   * 4.5.3 to RCPT) gets the message again for the others, in further
+   * rounds on this connection (RFC 5321 §4.5.3.1.10).  The recipients of
+   * this round, as indexes into the transaction's and as the envelope's
+   * list; those put off to the next round and the first reply that did */
+  guint                 *round;
+  const char           **round_addresses;  /* NULL-terminated */
+  guint                  n_round;
+  guint                 *deferred;
+  guint                  n_deferred;
+  GError                *deferred_error;
+  guint                  deferred_code;
+  char                  *deferred_reply;
+  /* Earlier rounds whose end of data the server accepted, and its reply */
+  guint                  rounds_delivered;
+  guint                  delivered_code;
+  char                  *delivered_reply;
 };
 
 struct _SmtpClientConnection
@@ -157,6 +178,9 @@ struct _SmtpClientConnection
   guint64                          queued_total;  /* bytes ever queued */
   guint64                          written_total; /* bytes ever written */
 
+  /* The owner's start_time said: not yet */
+  GSource                         *start_timer;
+
   /* Timer: one source, its deadline moved without a wake-up */
   GSource                         *timer;
   gint64                           timer_ready;   /* the source's ready
@@ -186,11 +210,16 @@ struct _SmtpClientConnection
   guint                            auth_steps;
   GError                          *auth_error;   /* the mechanism's */
   gboolean                         tls_started;  /* STARTTLS done */
+  gint                             stage;        /* SmtpClientTiming of the
+                                                  * set-up, -1 none */
+  gint64                           stage_start;
 
   /* Transactions, oldest first; and those to report */
   GQueue                           transacts;
   GQueue                           finished;
   gboolean                         quit_requested;
+  gboolean                         retiring;     /* takes no new
+                                                  * transactions */
   CloseMode                        close_mode;   /* while QUITTING */
 
   /* Content of the transaction uploading */
@@ -247,12 +276,19 @@ void             engine_log              (SmtpClientConnection *self,
                                           gssize                length);
 void             engine_note             (SmtpClientConnection *self,
                                           const char           *text);
+void             engine_stage            (SmtpClientConnection *self,
+                                          gint                  stage);
+void             engine_add_time         (SmtpClientTransaction *transaction,
+                                          SmtpClientTiming      timing,
+                                          gint64               *start);
 
 void             engine_set_streams      (SmtpClientConnection *self,
                                           GIOStream            *stream);
 void             engine_stop_reading     (SmtpClientConnection *self);
 void             engine_set_ready        (SmtpClientConnection *self);
 void             engine_schedule_run     (SmtpClientConnection *self);
+void             engine_run_at           (SmtpClientConnection *self,
+                                          gint64                when);
 GError          *engine_reply_error      (SmtpClientError       code,
                                           const char           *context,
                                           const SmtpClientReply *reply);

@@ -51,6 +51,12 @@ typedef struct
                                   GTlsCertificate       *certificate,
                                   GTlsCertificateFlags   errors,
                                   gpointer               data);
+  /* Optional: when @transaction's MAIL may go out (g_get_monotonic_time()
+   * units); a time not in the future means now.  Asked again, each time
+   * the engine could start it, until it says now: saying now commits. */
+  gint64   (*start_time)         (SmtpClientConnection  *connection,
+                                  SmtpClientTransaction *transaction,
+                                  gpointer               data);
 } SmtpClientConnectionHooks;
 
 /* How many transactions a connection carries at once with PIPELINING: the
@@ -77,6 +83,9 @@ void      smtp_client_connection_open_stream (SmtpClientConnection *self,
 
 /* Set up, open, not closing */
 gboolean  smtp_client_connection_is_ready    (SmtpClientConnection *self);
+
+/* Bytes written to the server so far (commands and content) */
+guint64   smtp_client_connection_get_bytes_written (SmtpClientConnection *self);
 
 /* Ready, and it takes another transaction now: it has none, or fewer than
  * SMTP_CLIENT_CONNECTION_MAX_TRANSACTIONS and the server offers

@@ -89,6 +89,7 @@ on_connected (GObject      *source,
 
   self->socket_connection = connection;
   self->progress = TRUE;
+  engine_stage (self, -1);
   socket = g_socket_connection_get_socket (connection);
   if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
     {
@@ -157,6 +158,7 @@ setup_connect (SmtpClientConnection *self)
                                    smtp_client_settings_get_port (settings));
   self->phase = PHASE_CONNECTING;
   self->progress = TRUE;
+  engine_stage (self, SMTP_CLIENT_TIMING_CONNECT);
   g_socket_client_connect_async (client, address, self->io_cancellable,
                                  on_connected, g_object_ref (self));
 }
@@ -214,6 +216,7 @@ on_handshake_done (GObject      *source,
 
   self->is_encrypted = TRUE;
   self->progress = TRUE;
+  engine_stage (self, -1);
   engine_note (self, "TLS handshake done");
   engine_set_streams (self, G_IO_STREAM (tls));
   if (self->phase == PHASE_CLOSED)
@@ -266,6 +269,8 @@ start_tls (SmtpClientConnection *self)
 
   self->phase = PHASE_HANDSHAKE;
   self->progress = TRUE;
+  if (self->stage != SMTP_CLIENT_TIMING_TLS)
+    engine_stage (self, SMTP_CLIENT_TIMING_TLS);
   g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
                                     self->io_cancellable, on_handshake_done,
                                     g_object_ref (self));
@@ -285,6 +290,7 @@ start_auth (SmtpClientConnection *self)
   GString *command;
   GError *error = NULL;
 
+  engine_stage (self, SMTP_CLIENT_TIMING_AUTH);
   if (!self->is_encrypted && !settings->allow_insecure_auth)
     {
       engine_fail (self,
@@ -517,6 +523,7 @@ after_hello (SmtpClientConnection *self)
     {
       if (self->extensions & SMTP_CLIENT_EXTENSION_STARTTLS)
         {
+          engine_stage (self, SMTP_CLIENT_TIMING_TLS);
           engine_send (self, NULL, "STARTTLS", 8, NULL);
           engine_expect (self, SMTP_CLIENT_COMMAND_STARTTLS, NULL, 0);
           return;

@@ -48,7 +48,16 @@ transact_new (SmtpClientConnection  *self,
   t->transaction = transaction;
   t->phase = TRANSACT_QUEUED;
   t->envelope.from = transaction->from;
-  t->envelope.recipients = (const char * const *) transaction->recipients;
+  t->round = g_new (guint, transaction->n_recipients);
+  t->round_addresses = g_new0 (const char *, transaction->n_recipients + 1);
+  t->deferred = g_new (guint, transaction->n_recipients);
+  for (guint i = 0; i < transaction->n_recipients; i++)
+    {
+      t->round[i] = i;
+      t->round_addresses[i] = transaction->recipients[i];
+    }
+  t->n_round = transaction->n_recipients;
+  t->envelope.recipients = t->round_addresses;
   t->envelope.size = transaction->content_size;
   t->envelope.is_7bit = transaction->content_is_7bit;
   t->envelope.dsn_notify = transaction->dsn_notify;
@@ -75,6 +84,12 @@ transact_free (Transact *t)
   g_clear_error (&t->error);
   g_clear_error (&t->rcpt_error);
   g_free (t->rcpt_reply);
+  g_free (t->round);
+  g_free (t->round_addresses);
+  g_free (t->deferred);
+  g_clear_error (&t->deferred_error);
+  g_free (t->deferred_reply);
+  g_free (t->delivered_reply);
   g_free (t);
 }
 
@@ -269,6 +284,10 @@ transact_report (SmtpClientConnection *self,
   if (transaction == NULL)
     return;
 
+  engine_add_time (transaction, SMTP_CLIENT_TIMING_ENVELOPE,
+                   &t->envelope_start);
+  engine_add_time (transaction, SMTP_CLIENT_TIMING_DATA, &t->data_start);
+
   switch (t->decision)
     {
     case DECIDED_SUCCESS:
@@ -284,7 +303,7 @@ transact_report (SmtpClientConnection *self,
        * 421: nothing was taken, try later; else refused */
       transient = t->transient ||
                   (t->rcpt_transient > 0 && t->accepted == 0 &&
-                   t->rcpt_transient == transaction->n_recipients);
+                   t->rcpt_transient == t->n_round);
       state = transient ? SMTP_CLIENT_DELIVERY_STATE_NOT_SENT
                         : SMTP_CLIENT_DELIVERY_STATE_REFUSED;
       break;
@@ -300,6 +319,17 @@ transact_report (SmtpClientConnection *self,
           transient = is_transient_error (t->error, transaction->reply_code);
         }
       break;
+    }
+
+  /* The server has the message for the recipients of an earlier round:
+   * whatever became of the others, sending it again would duplicate it */
+  if (t->rounds_delivered > 0 && state != SMTP_CLIENT_DELIVERY_STATE_ACCEPTED)
+    {
+      transient = FALSE;
+      if (state == SMTP_CLIENT_DELIVERY_STATE_NOT_SENT)
+        state = t->decision == DECIDED_OTHER
+                ? SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN
+                : SMTP_CLIENT_DELIVERY_STATE_REFUSED;
     }
 
   transaction->state = state;
@@ -335,7 +365,6 @@ static void
 start_envelope (SmtpClientConnection *self,
                 Transact             *t)
 {
-  SmtpClientTransaction *transaction = t->transaction;
   g_autofree char *mail = NULL;
   gboolean dsn_left_out = FALSE;
   guint64 size_limit = 0;
@@ -359,6 +388,7 @@ start_envelope (SmtpClientConnection *self,
                                 "and ENVID left out", -1);
 
   t->phase = TRANSACT_ENVELOPE;
+  t->envelope_start = g_get_monotonic_time ();
   t->pipelined = (self->extensions & SMTP_CLIENT_EXTENSION_PIPELINING) != 0;
 
   engine_send (self, t, mail, strlen (mail), NULL);
@@ -370,7 +400,7 @@ start_envelope (SmtpClientConnection *self,
     return;
 
   /* RFC 2920: DATA ends the group */
-  for (guint i = 0; i < transaction->n_recipients; i++)
+  for (guint i = 0; i < t->n_round; i++)
     send_rcpt (self, t, i);
   send_data (self, t);
 }
@@ -388,8 +418,9 @@ settle (SmtpClientConnection *self,
       t->phase == TRANSACT_UPLOAD || self->phase != PHASE_READY)
     return;
 
-  if (t->phase == TRANSACT_ENVELOPE && t->decision != DECIDED_SUCCESS &&
-      !t->transaction->is_last)
+  /* (A transaction that succeeds in that phase has delivered in an
+   * earlier round, and this one's envelope is still open) */
+  if (t->phase == TRANSACT_ENVELOPE && !t->transaction->is_last)
     {
       t->phase = TRANSACT_RESET;
       engine_send (self, t, "RSET", 4, NULL);
@@ -415,65 +446,238 @@ record_recipient_reply (Transact              *t,
   transaction->recipient_replies[index] = reply_to_text (reply);
 }
 
+/* The recipient at @position in this round, G_MAXUINT if none */
+static guint
+round_recipient (Transact *t,
+                 guint     position)
+{
+  return position < t->n_round ? t->round[position] : G_MAXUINT;
+}
+
+static void
+refuse_recipient (Transact              *t,
+                  guint                  index,
+                  const SmtpClientReply *reply)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  const char *recipient = transaction->recipients[index];
+
+  g_ptr_array_add (transaction->refused, g_strdup (recipient));
+  if (reply->code / 100 == 4)
+    t->rcpt_transient++;
+  if (t->rcpt_error == NULL)
+    {
+      g_autofree char *what = g_strdup_printf (_("The server refused the "
+                                                 "recipient <%s>"),
+                                               recipient);
+
+      t->rcpt_error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER, what,
+                                          reply);
+      t->rcpt_code = reply->code;
+      t->rcpt_reply = reply_to_text (reply);
+    }
+
+  /* One refused recipient fails the transaction: nothing is delivered to
+   * anyone */
+  if (!transaction->allow_refused_recipients)
+    decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
+                 t->rcpt_code, t->rcpt_reply);
+}
+
+/* Put off to the next round: the server has enough recipients for this
+ * one */
+static void
+defer_recipient (Transact              *t,
+                 guint                  index,
+                 const SmtpClientReply *reply)
+{
+  t->deferred[t->n_deferred++] = index;
+  if (t->deferred_error == NULL)
+    {
+      t->deferred_error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                              _("The server would not take "
+                                                "more recipients"), reply);
+      t->deferred_code = reply->code;
+      t->deferred_reply = reply_to_text (reply);
+    }
+}
+
+/* Every recipient of the round has answered and none was accepted (or the
+ * others cannot have the message): those put off are refused after all */
+static void
+round_none_accepted (Transact *t)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+
+  for (guint i = 0; i < t->n_deferred; i++)
+    g_ptr_array_add (transaction->refused,
+                     g_strdup (transaction->recipients[t->deferred[i]]));
+
+  if (t->rounds_delivered > 0 && transaction->allow_refused_recipients)
+    {
+      /* Delivered to the recipients of an earlier round: that is enough */
+      decide_with (t, DECIDED_SUCCESS, NULL, t->delivered_code,
+                   t->delivered_reply);
+      return;
+    }
+
+  if (t->rcpt_error != NULL)
+    decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
+                 t->rcpt_code, t->rcpt_reply);
+  else if (t->deferred_error != NULL)
+    {
+      /* Every one put off: the server takes none now; try later */
+      t->transient = TRUE;
+      decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->deferred_error),
+                   t->deferred_code, t->deferred_reply);
+    }
+}
+
 static void
 handle_rcpt_reply (SmtpClientConnection  *self,
                    Transact              *t,
-                   guint                  index,
+                   guint                  position,
                    SmtpClientVerdict      verdict,
                    const SmtpClientReply *reply)
 {
-  SmtpClientTransaction *transaction = t->transaction;
+  guint index = round_recipient (t, position);
 
   t->rcpt_replies++;
   record_recipient_reply (t, index, reply);
 
   /* After a refused MAIL the RCPTs that followed it in the pipeline are
    * refused for that reason alone */
-  if (!t->mail_refused)
+  if (!t->mail_refused && index != G_MAXUINT)
     {
       if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
         t->accepted++;
       else
         {
-          const char *recipient = transaction->recipients[index];
+          g_autofree char *text = smtp_client_reply_to_string (reply);
 
-          g_ptr_array_add (transaction->refused, g_strdup (recipient));
-          if (reply->code / 100 == 4)
-            t->rcpt_transient++;
-          if (t->rcpt_error == NULL)
-            {
-              g_autofree char *what = g_strdup_printf (_("The server refused "
-                                                         "the recipient <%s>"),
-                                                       recipient);
-
-              t->rcpt_error = engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
-                                                  what, reply);
-              t->rcpt_code = reply->code;
-              t->rcpt_reply = reply_to_text (reply);
-            }
-
-          /* One refused recipient fails the transaction: nothing is
-           * delivered to anyone */
-          if (!transaction->allow_refused_recipients)
-            decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
-                         t->rcpt_code, t->rcpt_reply);
+          if (smtp_client_reply_says_too_many_recipients (reply->code, text))
+            defer_recipient (t, index, reply);
+          else
+            refuse_recipient (t, index, reply);
         }
     }
 
-  if (t->rcpt_replies < transaction->n_recipients)
+  if (t->rcpt_replies < t->n_round)
     {
       if (!t->pipelined)
-        send_rcpt (self, t, index + 1);
+        send_rcpt (self, t, position + 1);
       return;
     }
 
   /* Every recipient answered */
-  if (t->accepted == 0 && t->rcpt_error != NULL)
-    decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
-                 t->rcpt_code, t->rcpt_reply);
+  if (t->accepted == 0 && !t->mail_refused)
+    round_none_accepted (t);
 
   if (!t->pipelined && t->decision == DECIDED_NOT)
     send_data (self, t);
+}
+
+/* The end of data of a round was accepted: the recipients put off get the
+ * message in a new round on this connection, if the content can be read
+ * again; else the transaction is done */
+static void
+round_delivered (SmtpClientConnection  *self,
+                 Transact              *t,
+                 const SmtpClientReply *reply)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  g_autofree char *note = NULL;
+
+  if (t->n_deferred == 0)
+    {
+      transact_decide (self, t, DECIDED_SUCCESS, NULL, reply);
+      return;
+    }
+
+  t->rounds_delivered++;
+  t->delivered_code = reply->code;
+  g_free (t->delivered_reply);
+  t->delivered_reply = reply_to_text (reply);
+
+  if (!smtp_client_transaction_rewind_content (transaction))
+    {
+      /* A pipe: those put off cannot have it */
+      for (guint i = 0; i < t->n_deferred; i++)
+        g_ptr_array_add (transaction->refused,
+                         g_strdup (transaction->recipients[t->deferred[i]]));
+      if (transaction->allow_refused_recipients)
+        decide_with (t, DECIDED_SUCCESS, NULL, t->delivered_code,
+                     t->delivered_reply);
+      else
+        decide_with (t, DECIDED_ENVELOPE,
+                     g_error_new (SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_SERVER,
+                                  _("The server took only some of the "
+                                    "recipients at a time, and the message "
+                                    "cannot be read again for the others: "
+                                    "%s"), t->deferred_error->message),
+                     t->deferred_code, t->deferred_reply);
+      return;
+    }
+
+  note = g_strdup_printf ("the server takes %u recipients at a time: the "
+                          "message again, for %u more", t->accepted,
+                          t->n_deferred);
+  engine_log (self, t, "-- ", note, -1);
+
+  /* The next round: those put off */
+  for (guint i = 0; i < t->n_deferred; i++)
+    {
+      t->round[i] = t->deferred[i];
+      t->round_addresses[i] = transaction->recipients[t->deferred[i]];
+    }
+  t->round_addresses[t->n_deferred] = NULL;
+  t->n_round = t->n_deferred;
+  t->n_deferred = 0;
+  g_clear_error (&t->deferred_error);
+  g_clear_pointer (&t->deferred_reply, g_free);
+  t->phase = TRANSACT_QUEUED;
+  t->rcpt_replies = 0;
+  t->accepted = 0;
+  t->rcpt_transient = 0;
+  t->data_accepted = FALSE;
+  t->end_offset = 0;
+  t->end_answered = FALSE;
+  t->progress_bytes = 0;
+}
+
+/* The server takes no more messages on this connection: the
+ * transactions waiting for their turn on it go back, unattempted, to be
+ * sent on another */
+static void
+retire (SmtpClientConnection *self)
+{
+  GList *l;
+
+  if (self->retiring)
+    return;
+
+  self->retiring = TRUE;
+  engine_note (self, "the server takes no more messages here: retiring the "
+                     "connection");
+  for (l = self->transacts.head; l != NULL; )
+    {
+      Transact *t = l->data;
+      GList *next = l->next;
+
+      if (t->phase == TRANSACT_QUEUED && t->decision == DECIDED_NOT &&
+          t->rounds_delivered == 0)
+        {
+          transact_decide (self, t, DECIDED_OTHER,
+                           g_error_new_literal (G_IO_ERROR,
+                                                G_IO_ERROR_CONNECTION_CLOSED,
+                                                _("The server took no more "
+                                                  "messages on the "
+                                                  "connection")),
+                           NULL);
+          transact_finish (self, t);
+        }
+      l = next;
+    }
 }
 
 static void
@@ -498,6 +702,9 @@ handle_data_reply (SmtpClientConnection  *self,
   /* 354 */
   if (t->decision == DECIDED_NOT)
     {
+      engine_add_time (t->transaction, SMTP_CLIENT_TIMING_ENVELOPE,
+                       &t->envelope_start);
+      t->data_start = g_get_monotonic_time ();
       upload_start (self, t);
       return;
     }
@@ -539,7 +746,7 @@ transact_handle_reply (SmtpClientConnection *self,
       GError *error;
 
       if (expect->command == SMTP_CLIENT_COMMAND_RCPT)
-        record_recipient_reply (t, expect->index, reply);
+        record_recipient_reply (t, round_recipient (t, expect->index), reply);
 
       if (closing)
         error = engine_closing_error (reply);
@@ -567,6 +774,10 @@ transact_handle_reply (SmtpClientConnection *self,
           t->mail_refused = TRUE;
           if (t->decision == DECIDED_NOT)
             t->transient = reply->code / 100 == 4;
+          /* A 4yz to MAIL (OpenSMTPD's "452 4.5.3 Too many messages", a
+           * server short of resources): this connection is done */
+          if (reply->code / 100 == 4)
+            retire (self);
           transact_decide (self, t, DECIDED_ENVELOPE,
                            engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
                                                _("The server refused the "
@@ -589,8 +800,10 @@ transact_handle_reply (SmtpClientConnection *self,
       if (t->phase != TRANSACT_FINAL)
         break;   /* the lone "." of a transaction decided before */
       t->end_answered = TRUE;
+      engine_add_time (t->transaction, SMTP_CLIENT_TIMING_DATA,
+                       &t->data_start);
       if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
-        transact_decide (self, t, DECIDED_SUCCESS, NULL, reply);
+        round_delivered (self, t, reply);
       else
         transact_decide (self, t, DECIDED_MESSAGE,
                          engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
@@ -662,6 +875,25 @@ transact_handle_early_reply (SmtpClientConnection *self,
 /* ---------------------------------------------------------------------- */
 /* Starting what can start */
 
+/* Whether the owner lets @t's MAIL go out now (its message rate); if
+ * not, the loop runs again when it will */
+static gboolean
+may_start (SmtpClientConnection *self,
+           Transact             *t)
+{
+  gint64 when;
+
+  if (self->hooks == NULL || self->hooks->start_time == NULL)
+    return TRUE;
+
+  when = self->hooks->start_time (self, t->transaction, self->hooks_data);
+  if (when <= g_get_monotonic_time ())
+    return TRUE;
+
+  engine_run_at (self, when);
+  return FALSE;
+}
+
 void
 transacts_advance (SmtpClientConnection *self)
 {
@@ -720,13 +952,15 @@ transacts_advance (SmtpClientConnection *self)
 
           if (t->phase == TRANSACT_ENVELOPE || t->phase == TRANSACT_UPLOAD)
             busy = TRUE;
-          else if (t->phase == TRANSACT_QUEUED && queued == NULL)
+          else if (t->phase == TRANSACT_QUEUED && queued == NULL &&
+                   (!self->retiring || t->rounds_delivered > 0))
             queued = t;
         }
 
       if (queued == NULL || busy ||
           (!(self->extensions & SMTP_CLIENT_EXTENSION_PIPELINING) &&
-           self->expects_length > 0))
+           self->expects_length > 0) ||
+          !may_start (self, queued))
         return;
 
       start_envelope (self, queued);

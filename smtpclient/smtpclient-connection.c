@@ -84,6 +84,89 @@ engine_reply_error (SmtpClientError        code,
   return g_error_new (SMTP_CLIENT_ERROR, code, _("%s: %s"), context, text);
 }
 
+static gboolean
+dispatch_wake (GSource     *source,
+               GSourceFunc  callback,
+               gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+/* A source that fires at its ready time, to the microsecond */
+static GSourceFuncs engine_wake_funcs = {
+  NULL, NULL, dispatch_wake, NULL, NULL, NULL,
+};
+
+static gboolean
+on_start_timer (gpointer user_data)
+{
+  SmtpClientConnection *self = user_data;
+
+  g_clear_pointer (&self->start_timer, g_source_unref);
+  engine_run (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stop_start_timer (SmtpClientConnection *self)
+{
+  if (self->start_timer != NULL)
+    {
+      g_source_destroy (self->start_timer);
+      g_clear_pointer (&self->start_timer, g_source_unref);
+    }
+}
+
+/* Run the loop at @when (monotonic), or earlier if already asked to */
+void
+engine_run_at (SmtpClientConnection *self,
+               gint64                when)
+{
+  if (self->start_timer != NULL)
+    {
+      if (g_source_get_ready_time (self->start_timer) <= when)
+        return;
+      stop_start_timer (self);
+    }
+
+  self->start_timer = g_source_new (&engine_wake_funcs, sizeof (GSource));
+  g_source_set_ready_time (self->start_timer, when);
+  g_source_set_callback (self->start_timer, on_start_timer, self, NULL);
+  g_source_set_static_name (self->start_timer, "[smtpclient] start");
+  g_source_attach (self->start_timer, self->context);
+}
+
+/* Add the time since *@start to @transaction's @timing, and stop the
+ * clock (*@start = 0); nothing if it was not running */
+void
+engine_add_time (SmtpClientTransaction *transaction,
+                 SmtpClientTiming       timing,
+                 gint64                *start)
+{
+  if (*start == 0)
+    return;
+
+  if (transaction != NULL)
+    transaction->timings[timing] += (g_get_monotonic_time () - *start) /
+                                    (gdouble) G_USEC_PER_SEC;
+  *start = 0;
+}
+
+/* The set-up enters @stage (a SmtpClientTiming, or -1 when it leaves the
+ * one it was in): its time is the opener's */
+void
+engine_stage (SmtpClientConnection *self,
+              gint                  stage)
+{
+  if (self->stage >= 0)
+    engine_add_time (self->opener, self->stage, &self->stage_start);
+
+  self->stage = stage;
+  if (stage >= 0)
+    self->stage_start = g_get_monotonic_time ();
+}
+
 /* A 421, or any reply that says the server is going away */
 GError *
 engine_closing_error (const SmtpClientReply *reply)
@@ -330,6 +413,8 @@ engine_close (SmtpClientConnection *self)
     return;
 
   self->phase = PHASE_CLOSED;
+  engine_stage (self, -1);
+  stop_start_timer (self);
   engine_stop_reading (self);
   engine_stop_writing (self);
   upload_stop (self);
@@ -425,6 +510,7 @@ engine_set_ready (SmtpClientConnection *self)
 {
   self->phase = PHASE_READY;
   self->ready_pending = TRUE;
+  engine_stage (self, -1);
   engine_note (self, "ready");
 }
 
@@ -582,12 +668,18 @@ smtp_client_connection_is_ready (SmtpClientConnection *self)
   return self->phase == PHASE_READY && !self->quit_requested;
 }
 
+guint64
+smtp_client_connection_get_bytes_written (SmtpClientConnection *self)
+{
+  return self->written_total;
+}
+
 gboolean
 smtp_client_connection_can_transact (SmtpClientConnection *self)
 {
   guint n = self->transacts.length;
 
-  if (!smtp_client_connection_is_ready (self))
+  if (!smtp_client_connection_is_ready (self) || self->retiring)
     return FALSE;
 
   if (n == 0)
@@ -693,6 +785,7 @@ smtp_client_connection_dispose (GObject *object)
    * dropped without a word */
   self->hooks = NULL;
   engine_close (self);
+  stop_start_timer (self);
   if (self->timer != NULL)
     {
       g_source_destroy (self->timer);
@@ -748,6 +841,7 @@ smtp_client_connection_init (SmtpClientConnection *self)
   self->io_cancellable = g_cancellable_new ();
   self->in = g_malloc (IN_BUFFER_SIZE);
   self->timer_ready = -1;
+  self->stage = -1;
   g_queue_init (&self->transacts);
   g_queue_init (&self->finished);
 }

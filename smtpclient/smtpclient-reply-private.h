@@ -57,6 +57,18 @@ char            *smtp_client_reply_get_enhanced_code (const SmtpClientReply *rep
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpClientReply, smtp_client_reply_free)
 
+/* What a refusal says, from its code and its text (as
+ * smtp_client_reply_to_string() writes it, code included):
+ * too_many_recipients: a RCPT refused only because the transaction has
+ *   enough recipients (452 4.5.3, or 552 5.5.3 from older servers:
+ *   RFC 5321 §4.5.3.1.10); the others go in another transaction.
+ * throttled: the server limits the rate or the connections (421, 451 4.7.x,
+ *   454 4.7.x, or a 4yz whose text says so). */
+gboolean         smtp_client_reply_says_too_many_recipients (guint       code,
+                                                             const char *text);
+gboolean         smtp_client_reply_says_throttled           (guint       code,
+                                                             const char *text);
+
 /* The commands (and the greeting) whose replies the client waits for */
 typedef enum
 {

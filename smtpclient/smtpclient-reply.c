@@ -157,6 +157,75 @@ smtp_client_reply_get_enhanced_code (const SmtpClientReply *reply)
   return g_strndup (first, length);
 }
 
+/* The enhanced status code at the start of @text ("452 4.5.3 ..."), after
+ * the reply code; "" if there is none */
+static char *
+text_get_enhanced_code (const char *text)
+{
+  gsize length;
+
+  if (strlen (text) < 4 || (text[3] != ' ' && text[3] != '-'))
+    return g_strdup ("");
+
+  length = enhanced_code_length (text + 4);
+  return g_strndup (text + 4, length);
+}
+
+static gboolean
+text_mentions (const char         *text,
+               const char * const *phrases)
+{
+  g_autofree char *folded = g_ascii_strdown (text, -1);
+
+  for (gsize i = 0; phrases[i] != NULL; i++)
+    if (strstr (folded, phrases[i]) != NULL)
+      return TRUE;
+
+  return FALSE;
+}
+
+gboolean
+smtp_client_reply_says_too_many_recipients (guint       code,
+                                            const char *text)
+{
+  static const char * const phrases[] = { "too many recipients", NULL };
+  g_autofree char *enhanced = NULL;
+
+  if (code != 452 && code != 552)
+    return FALSE;
+  if (text == NULL)
+    return FALSE;
+
+  enhanced = text_get_enhanced_code (text);
+  if (*enhanced != '\0')
+    return g_str_equal (enhanced + 1, ".5.3");
+
+  return text_mentions (text, phrases);
+}
+
+gboolean
+smtp_client_reply_says_throttled (guint       code,
+                                  const char *text)
+{
+  static const char * const phrases[] = {
+    "throttl", "rate limit", "rate exceeded", "sending rate",
+    "too many connections", "connection limit", "connections limit",
+    "concurrent connections", "limit exceeded", NULL
+  };
+  g_autofree char *enhanced = NULL;
+
+  if (code == 421)
+    return TRUE;
+  if (code / 100 != 4 || text == NULL)
+    return FALSE;
+
+  enhanced = text_get_enhanced_code (text);
+  if ((code == 451 || code == 454) && g_str_has_prefix (enhanced, "4.7."))
+    return TRUE;
+
+  return text_mentions (text, phrases);
+}
+
 /* Appends @run (bytes >= 0x80 only) made valid UTF-8, with the C1
  * controls escaped: a terminal takes U+009B for CSI */
 static void

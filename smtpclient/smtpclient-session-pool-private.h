@@ -37,6 +37,7 @@ struct _SmtpClientSession
   guint               max_connections;
   guint               idle_timeout;
   guint               max_messages_per_connection;
+  guint               max_messages_per_minute;
   gboolean            is_one_shot;
 
   GQueue              queue;          /* of Job*, waiting for a connection */
@@ -45,6 +46,24 @@ struct _SmtpClientSession
   GList              *close_tasks;    /* close_async callers waiting */
   GMainContext       *context;        /* the thread-default one at creation */
   gboolean            is_disposed;
+
+  /* Flow control: after a throttling reply, at most connection_limit
+   * connections (0: max-connections) and no MAIL before hold_until; with
+   * max-messages-per-minute, no MAIL before next_start.  Times are
+   * monotonic. */
+  guint               connection_limit;
+  gint64              last_throttled;
+  gint64              hold_until;
+  gint64              next_start;
+
+  /* Statistics */
+  guint64             messages_accepted;
+  guint64             messages_failed;
+  guint64             bytes_closed;   /* written by connections now gone */
+  guint64             connections_opened;
+  guint64             connections_reused;
+  guint64             retries;
+  guint64             throttled;
 };
 
 /* smtpclient-session-pool.c */
@@ -53,6 +72,7 @@ void     session_pool_maybe_close (SmtpClientSession *self);
 void     session_pool_shut_down   (SmtpClientSession *self);
 void     session_pool_free_slot   (Slot              *slot);
 GError  *session_closed_error     (void);
+GVariant *session_pool_get_statistics (SmtpClientSession *self);
 
 /* smtpclient-session.c */
 gboolean session_accept_certificate (SmtpClientSession    *self,

@@ -8,6 +8,7 @@
 
 #include "smtpclient-error.h"
 #include "smtpclient-private.h"
+#include "smtpclient-reply-private.h"
 #include "smtpclient-session-pool-private.h"
 
 typedef enum
@@ -19,6 +20,7 @@ typedef enum
 
 typedef struct
 {
+  SmtpClientSession       *session;
   SmtpClientTransaction   *transaction;
   GCancellable            *cancellable;
   gulong                   cancelled_id;  /* while queued or waiting */
@@ -95,6 +97,11 @@ job_complete (Job    *job,
   /* A job that never reached a server */
   if (transaction->state == SMTP_CLIENT_DELIVERY_STATE_PENDING)
     transaction->state = SMTP_CLIENT_DELIVERY_STATE_NOT_SENT;
+
+  if (error == NULL)
+    job->session->messages_accepted++;
+  else
+    job->session->messages_failed++;
 
   transaction->driver_data = NULL;
   job->func (transaction, error, job->user_data);
@@ -277,6 +284,7 @@ job_try_again (SmtpClientSession *self,
       !smtp_client_transaction_begin_attempt (transaction))
     return FALSE;
 
+  self->retries++;
   g_snprintf (number, sizeof number, "%u", transaction->attempts);
   line = g_strconcat ("retry ", number, ": ", error->message, NULL);
   smtp_client_transaction_log (transaction, transaction->debug, "-- ", line,
@@ -294,6 +302,83 @@ job_try_again (SmtpClientSession *self,
   g_queue_push_tail (&self->waiting, job);
 
   return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Flow control */
+
+/* How many connections may be open now: after a throttling reply, fewer;
+ * after each quiet minute since, twice as many, up to max-connections */
+static guint
+connection_limit (SmtpClientSession *self)
+{
+  gint64 now;
+
+  if (self->connection_limit == 0)
+    return self->max_connections;
+
+  now = g_get_monotonic_time ();
+  if (now - self->last_throttled >= 60 * G_USEC_PER_SEC)
+    {
+      self->connection_limit *= 2;
+      self->last_throttled = now;
+      if (self->connection_limit >= self->max_connections)
+        self->connection_limit = 0;
+    }
+
+  return self->connection_limit != 0
+         ? MIN (self->connection_limit, self->max_connections)
+         : self->max_connections;
+}
+
+static guint
+count_open_slots (SmtpClientSession *self)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    if (((Slot *) g_ptr_array_index (self->slots, i))->state != SLOT_CLOSING)
+      n++;
+
+  return n;
+}
+
+/* The server said it is overwhelmed (a rate or connection limit): half
+ * the connections (down to one), and no MAIL for retry-delay */
+static void
+flow_throttled (SmtpClientSession *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint in_use = MAX (1, count_open_slots (self));
+
+  self->throttled++;
+  self->connection_limit = MAX (1, MIN (in_use, connection_limit (self)) / 2);
+  self->last_throttled = now;
+  self->hold_until = now + (gint64) self->settings->retry_delay * 1000;
+}
+
+/* The connections' start_time hook: a MAIL goes out no sooner than the
+ * back-off allows, and with max-messages-per-minute an even share of the
+ * minute after the one before (on whichever connection) */
+static gint64
+on_connection_start_time (SmtpClientConnection  *connection,
+                          SmtpClientTransaction *transaction,
+                          gpointer               data)
+{
+  Slot *slot = data;
+  SmtpClientSession *self = slot->session;
+  gint64 now = g_get_monotonic_time ();
+  gint64 when = self->hold_until;
+
+  if (self->max_messages_per_minute > 0)
+    when = MAX (when, self->next_start);
+  if (when > now)
+    return when;
+
+  if (self->max_messages_per_minute > 0)
+    self->next_start = MAX (now, self->next_start) +
+                       60 * G_USEC_PER_SEC / self->max_messages_per_minute;
+  return now;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -387,7 +472,8 @@ slot_settle (SmtpClientSession *self,
     return;
 
   if (slot->is_retiring || !slot_has_messages_left (self, slot) ||
-      (self->close_tasks != NULL && !has_work (self)))
+      (self->close_tasks != NULL && !has_work (self)) ||
+      count_open_slots (self) > connection_limit (self))
     slot_quit (slot);
   else
     slot_start_idle_timer (self, slot);
@@ -455,7 +541,7 @@ find_slot (SmtpClientSession *self)
     }
 
   /* Parallel connections before deeper pipelines */
-  if (best != NULL && self->slots->len < self->max_connections)
+  if (best != NULL && self->slots->len < connection_limit (self))
     return NULL;
 
   return best;
@@ -473,10 +559,14 @@ session_pool_dispatch (SmtpClientSession *self)
           Job *job = job_dequeue (self);
 
           job->is_opener = FALSE;
+          self->connections_reused++;
           slot_run (self, slot, job);
         }
-      else if (self->slots->len < self->max_connections)
-        slot_open (self, job_dequeue (self));
+      else if (self->slots->len < connection_limit (self))
+        {
+          self->connections_opened++;
+          slot_open (self, job_dequeue (self));
+        }
       else
         return;
     }
@@ -523,6 +613,10 @@ on_connection_finished (SmtpClientConnection  *connection,
    * limit); the next attempt goes to a fresh one */
   if (error != NULL && transaction->is_transient)
     slot->is_retiring = TRUE;
+  if (error != NULL &&
+      smtp_client_reply_says_throttled (transaction->reply_code,
+                                        transaction->reply))
+    flow_throttled (self);
 
   /* The pool first, so that the task's handlers see it settled */
   slot_settle (self, slot);
@@ -547,6 +641,7 @@ on_connection_closed (SmtpClientConnection *connection,
   Slot *slot = data;
   SmtpClientSession *self = g_object_ref (slot->session);
 
+  self->bytes_closed += smtp_client_connection_get_bytes_written (connection);
   g_ptr_array_remove (self->slots, slot);
   if (!self->is_disposed)
     {
@@ -579,6 +674,7 @@ static const SmtpClientConnectionHooks connection_hooks = {
   on_connection_finished,
   on_connection_closed,
   on_connection_accept_certificate,
+  on_connection_start_time,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -600,6 +696,7 @@ smtp_client_session_deliver (SmtpClientSession       *self,
 {
   Job *job = g_new0 (Job, 1);
 
+  job->session = self;
   job->transaction = transaction;
   job->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
   job->func = func;
@@ -701,3 +798,34 @@ session_pool_shut_down (SmtpClientSession *self)
     }
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* Statistics */
+
+GVariant *
+session_pool_get_statistics (SmtpClientSession *self)
+{
+  guint64 bytes = self->bytes_closed;
+  GVariantDict dict;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      Slot *slot = g_ptr_array_index (self->slots, i);
+
+      bytes += smtp_client_connection_get_bytes_written (slot->connection);
+    }
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "messages-accepted", "t",
+                         self->messages_accepted);
+  g_variant_dict_insert (&dict, "messages-failed", "t", self->messages_failed);
+  g_variant_dict_insert (&dict, "bytes-sent", "t", bytes);
+  g_variant_dict_insert (&dict, "connections-opened", "t",
+                         self->connections_opened);
+  g_variant_dict_insert (&dict, "connections-reused", "t",
+                         self->connections_reused);
+  g_variant_dict_insert (&dict, "retries", "t", self->retries);
+  g_variant_dict_insert (&dict, "throttled", "t", self->throttled);
+
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}

@@ -61,6 +61,7 @@ enum {
   PROP_MAX_CONNECTIONS,
   PROP_IDLE_TIMEOUT,
   PROP_MAX_MESSAGES_PER_CONNECTION,
+  PROP_MAX_MESSAGES_PER_MINUTE,
   PROP_FIRST_SETTING,
   N_PROPS = PROP_FIRST_SETTING + N_SETTINGS_PROPS
 };
@@ -119,6 +120,33 @@ session_accept_certificate (SmtpClientSession    *self,
   g_signal_emit (self, signals[SIGNAL_ACCEPT_CERTIFICATE], 0, certificate,
                  errors, &accepted);
   return accepted;
+}
+
+/**
+ * smtp_client_session_get_statistics:
+ * @session: a #SmtpClientSession
+ *
+ * Gets what the session has done so far, as an `a{sv}` dictionary of
+ * `t` (guint64) values: `messages-accepted` and `messages-failed` (tasks
+ * that ended with [signal@SmtpClient.Task::succeeded] or
+ * [signal@SmtpClient.Task::failed]), `bytes-sent` (everything written to
+ * servers: commands and content), `connections-opened`,
+ * `connections-reused` (transactions put on a connection that was already
+ * open), `retries` (further attempts of failed tasks, see
+ * [property@SmtpClient.Session:max-retries]) and `throttled` (replies
+ * that made the session slow down, see
+ * [property@SmtpClient.Session:max-messages-per-minute]).
+ *
+ * Returns: (transfer full): the statistics, an `a{sv}` #GVariant
+ *
+ * Since: 1.0
+ */
+GVariant *
+smtp_client_session_get_statistics (SmtpClientSession *self)
+{
+  g_return_val_if_fail (SMTP_CLIENT_IS_SESSION (self), NULL);
+
+  return session_pool_get_statistics (self);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -221,6 +249,9 @@ smtp_client_session_get_property (GObject    *object,
     case PROP_MAX_MESSAGES_PER_CONNECTION:
       g_value_set_uint (value, self->max_messages_per_connection);
       break;
+    case PROP_MAX_MESSAGES_PER_MINUTE:
+      g_value_set_uint (value, self->max_messages_per_minute);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -275,6 +306,10 @@ smtp_client_session_set_property (GObject      *object,
       break;
     case PROP_MAX_MESSAGES_PER_CONNECTION:
       set_uint (object, &self->max_messages_per_connection, value, pspec);
+      break;
+    case PROP_MAX_MESSAGES_PER_MINUTE:
+      set_uint (object, &self->max_messages_per_minute, value, pspec);
+      session_pool_dispatch (self);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -349,6 +384,25 @@ smtp_client_session_class_init (SmtpClientSessionClass *klass)
   properties[PROP_MAX_MESSAGES_PER_CONNECTION] =
     g_param_spec_uint ("max-messages-per-connection", NULL, NULL, 0, G_MAXUINT,
                        0, flags);
+
+  /**
+   * SmtpClientSession:max-messages-per-minute:
+   *
+   * Spreads the transactions evenly so that no more than this many start
+   * in any minute (for a provider that limits the rate); 0 means no
+   * limit.  Independently of it, a throttling reply from the server (a
+   * `421`, `451 4.7.x`, `454 4.7.x`, or a reply that says a rate or
+   * connection limit was exceeded) makes the session use half as many
+   * connections (down to one) and wait
+   * [property@SmtpClient.Session:retry-delay] before it starts another
+   * transaction; after a minute without such a reply it uses twice as many
+   * again, up to [property@SmtpClient.Session:max-connections].
+   *
+   * Since: 1.0
+   */
+  properties[PROP_MAX_MESSAGES_PER_MINUTE] =
+    g_param_spec_uint ("max-messages-per-minute", NULL, NULL, 0, 1000000, 0,
+                       flags);
 
   for (guint i = PROP_MAX_CONNECTIONS; i < PROP_FIRST_SETTING; i++)
     g_object_class_install_property (object_class, i, properties[i]);

@@ -23,6 +23,9 @@ SMTP_CLIENT_AVAILABLE_IN_ALL
 SmtpClientSession *smtp_client_session_new          (void);
 
 SMTP_CLIENT_AVAILABLE_IN_ALL
+GVariant          *smtp_client_session_get_statistics (SmtpClientSession *session);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
 void               smtp_client_session_close_async  (SmtpClientSession   *session,
                                                      GCancellable        *cancellable,
                                                      GAsyncReadyCallback  callback,

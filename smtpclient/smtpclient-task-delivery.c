@@ -131,6 +131,7 @@ take_outcome (SmtpClientTask        *self,
   g_free (self->reply);
   self->reply = g_strdup (transaction->reply);
   self->attempts = transaction->attempts;
+  memcpy (self->timings, transaction->timings, sizeof self->timings);
 
   g_strfreev (self->refused);
   self->refused = g_new0 (char *, transaction->refused->len + 1);
@@ -182,6 +183,8 @@ finish_delivery (GTask  *gtask,
         g_debug ("%s", error == NULL ? "delivered" : error->message);
     }
 
+  self->total = (g_get_monotonic_time () - self->started) /
+                (gdouble) G_USEC_PER_SEC;
   set_delivery_state (self, error == NULL ? SMTP_CLIENT_DELIVERY_STATE_ACCEPTED
                                           : state);
 
@@ -555,6 +558,7 @@ smtp_client_task_send_async (SmtpClientTask      *self,
       return;
     }
   self->sent = TRUE;
+  self->started = g_get_monotonic_time ();
 
   delivery = g_new0 (Delivery, 1);
   g_task_set_task_data (gtask, delivery, (GDestroyNotify) delivery_free);

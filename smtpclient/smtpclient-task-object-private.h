@@ -15,6 +15,7 @@
 #include "smtpclient-session.h"
 #include "smtpclient-settings-private.h"
 #include "smtpclient-task.h"
+#include "smtpclient-transaction-private.h"
 
 G_BEGIN_DECLS
 
@@ -50,6 +51,9 @@ struct _SmtpClientTask
   GStrv                    recipients;        /* as sent */
   guint                   *recipient_codes;
   GStrv                    recipient_replies; /* "" for none */
+  gint64                   started;           /* monotonic, send_async */
+  gdouble                  timings[SMTP_CLIENT_N_TIMINGS];
+  gdouble                  total;             /* seconds to the signal */
 };
 
 enum {

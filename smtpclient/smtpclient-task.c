@@ -193,6 +193,46 @@ smtp_client_task_get_attempts (SmtpClientTask *self)
   return self->attempts;
 }
 
+/**
+ * smtp_client_task_get_timings:
+ * @task: a #SmtpClientTask
+ *
+ * Gets where the time of the delivery went, in seconds, as an `a{sd}`
+ * dictionary: `connect` (the TCP connection), `tls` (`STARTTLS` and the
+ * TLS handshake), `auth` (authentication), `envelope` (from `MAIL` to the
+ * server's go-ahead for the content), `data` (the content and the reply
+ * to its end), summed over every attempt, and `total` (from
+ * [method@SmtpClient.Task.send_async] to the signal).  `connect`, `tls`
+ * and `auth` are those of the connections the task opened: a task that
+ * went on a connection another task opened spent no time there.  Every
+ * value is 0 before the task has ended.
+ *
+ * Returns: (transfer full): the timings, an `a{sd}` #GVariant
+ *
+ * Since: 1.0
+ */
+GVariant *
+smtp_client_task_get_timings (SmtpClientTask *self)
+{
+  static const char * const names[SMTP_CLIENT_N_TIMINGS] = {
+    [SMTP_CLIENT_TIMING_CONNECT] = "connect",
+    [SMTP_CLIENT_TIMING_TLS] = "tls",
+    [SMTP_CLIENT_TIMING_AUTH] = "auth",
+    [SMTP_CLIENT_TIMING_ENVELOPE] = "envelope",
+    [SMTP_CLIENT_TIMING_DATA] = "data",
+  };
+  GVariantBuilder builder;
+
+  g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self), NULL);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sd}"));
+  for (guint i = 0; i < SMTP_CLIENT_N_TIMINGS; i++)
+    g_variant_builder_add (&builder, "{sd}", names[i], self->timings[i]);
+  g_variant_builder_add (&builder, "{sd}", "total", self->total);
+
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
 static gint
 find_recipient (SmtpClientTask *self,
                 const char     *address)

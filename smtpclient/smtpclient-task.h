@@ -63,4 +63,7 @@ SMTP_CLIENT_AVAILABLE_IN_ALL
 const char         *smtp_client_task_get_recipient_reply   (SmtpClientTask      *task,
                                                             const char          *address);
 
+SMTP_CLIENT_AVAILABLE_IN_ALL
+GVariant           *smtp_client_task_get_timings           (SmtpClientTask      *task);
+
 G_END_DECLS

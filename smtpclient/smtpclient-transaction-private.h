@@ -30,6 +30,17 @@ typedef gboolean (*SmtpClientAcceptCertificateFunc) (GTlsCertificate      *certi
                                                      GTlsCertificateFlags  errors,
                                                      gpointer              owner);
 
+/* Where the time of a delivery went (summed over its attempts) */
+typedef enum
+{
+  SMTP_CLIENT_TIMING_CONNECT,   /* TCP connect (the connection's opener) */
+  SMTP_CLIENT_TIMING_TLS,       /* STARTTLS and the handshakes (opener) */
+  SMTP_CLIENT_TIMING_AUTH,      /* AUTH (opener) */
+  SMTP_CLIENT_TIMING_ENVELOPE,  /* MAIL to the go-ahead for the content */
+  SMTP_CLIENT_TIMING_DATA,      /* the content and the reply to its end */
+  SMTP_CLIENT_N_TIMINGS
+} SmtpClientTiming;
+
 typedef struct
 {
   guint                            ref_count;
@@ -75,6 +86,9 @@ typedef struct
                                                   * in progress when the
                                                   * connection failed */
   gboolean                         content_touched; /* content was read */
+
+  /* Seconds, over every attempt (the engine adds them) */
+  gdouble                          timings[SMTP_CLIENT_N_TIMINGS];
 } SmtpClientTransaction;
 
 /* Reference-counted, on one main context: the engine keeps the one a
@@ -90,6 +104,11 @@ void                   smtp_client_transaction_clear_hooks (SmtpClientTransactio
  * (and the outcome kept) when the content was read and cannot be read
  * again (a pipe). */
 gboolean               smtp_client_transaction_begin_attempt (SmtpClientTransaction *transaction);
+
+/* Rewind the content for another transaction of the same attempt (the
+ * recipients a server would not take at once); FALSE when it was read
+ * and cannot be read again. */
+gboolean               smtp_client_transaction_rewind_content (SmtpClientTransaction *transaction);
 
 /* Report @text (@length bytes, or -1) with @prefix ("<- ", "-> ", "-- ")
  * to the owner's log and, when its debug is on, to g_debug(), tagged with

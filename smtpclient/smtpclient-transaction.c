@@ -68,18 +68,29 @@ smtp_client_transaction_unref (SmtpClientTransaction *transaction)
 }
 
 gboolean
+smtp_client_transaction_rewind_content (SmtpClientTransaction *transaction)
+{
+  GSeekable *seekable;
+
+  if (!transaction->content_touched)
+    return TRUE;
+
+  /* The content was read: it has to be read again from the start */
+  seekable = G_IS_SEEKABLE (transaction->content)
+             ? G_SEEKABLE (transaction->content) : NULL;
+  if (seekable == NULL || !g_seekable_can_seek (seekable) ||
+      !g_seekable_seek (seekable, 0, G_SEEK_SET, NULL, NULL))
+    return FALSE;
+
+  transaction->content_touched = FALSE;
+  return TRUE;
+}
+
+gboolean
 smtp_client_transaction_begin_attempt (SmtpClientTransaction *transaction)
 {
-  if (transaction->content_touched)
-    {
-      GSeekable *seekable = G_IS_SEEKABLE (transaction->content)
-                            ? G_SEEKABLE (transaction->content) : NULL;
-
-      /* The content was read: it has to be read again from the start */
-      if (seekable == NULL || !g_seekable_can_seek (seekable) ||
-          !g_seekable_seek (seekable, 0, G_SEEK_SET, NULL, NULL))
-        return FALSE;
-    }
+  if (!smtp_client_transaction_rewind_content (transaction))
+    return FALSE;
 
   if (transaction->recipient_codes == NULL)
     {

@@ -67,6 +67,9 @@ struct _SmtpTestScriptServer
   GCond            cond;
   GPtrArray       *records;    /* of Record*, in the order of accept */
   GPtrArray       *messages;   /* of GBytes */
+  GArray          *mail_times; /* of gint64: MAIL commands SERVE got */
+  guint            served;     /* messages SERVE accepted, all connections */
+  gint64           throttle_until;  /* SERVE THROTTLE: monotonic, 0 not yet */
   char            *failure;
   guint            active;     /* connections being played */
   gboolean         stopping;
@@ -486,6 +489,50 @@ serve_auth (Peer       *peer,
   return peer_send_line (peer, "504 5.5.4 unknown mechanism");
 }
 
+/* The number after "KEY=" in @flags, 0 if absent; *@second, if given,
+ * the number after a ':' that follows it */
+static guint
+serve_option (const char *flags,
+              const char *key,
+              guint      *second)
+{
+  g_autofree char *prefix = g_strconcat (key, "=", NULL);
+  const char *found = strstr (flags, prefix);
+  char *end;
+  guint value;
+
+  if (second != NULL)
+    *second = 0;
+  if (found == NULL)
+    return 0;
+
+  value = (guint) g_ascii_strtoull (found + strlen (prefix), &end, 10);
+  if (second != NULL && *end == ':')
+    *second = (guint) g_ascii_strtoull (end + 1, NULL, 10);
+
+  return value;
+}
+
+/* SERVE THROTTLE=k:ms: once k messages were accepted (on all the
+ * connections), every MAIL for the next ms milliseconds is refused */
+static gboolean
+serve_is_throttled (Peer  *peer,
+                    guint  after,
+                    guint  window_ms)
+{
+  SmtpTestScriptServer *server = peer->server;
+  gint64 now = g_get_monotonic_time ();
+  gboolean throttled;
+
+  g_mutex_lock (&server->mutex);
+  if (server->throttle_until == 0 && server->served >= after)
+    server->throttle_until = now + (gint64) window_ms * 1000;
+  throttled = server->throttle_until != 0 && now < server->throttle_until;
+  g_mutex_unlock (&server->mutex);
+
+  return throttled;
+}
+
 static void
 serve (Peer       *peer,
        const char *flags)
@@ -495,6 +542,19 @@ serve (Peer       *peer,
   gboolean no_quit = strstr (flags, "NOQUIT") != NULL;
   gboolean starttls = strstr (flags, "STARTTLS") != NULL;
   gboolean auth = strstr (flags, "AUTH") != NULL;
+  guint mail_limit = serve_option (flags, "MAIL-452", NULL);
+  guint mail_limit_421 = serve_option (flags, "MAIL-421", NULL);
+  guint rcpt_limit = serve_option (flags, "RCPT-452", NULL);
+  guint idle_close = serve_option (flags, "IDLE-CLOSE", NULL);
+  guint idle_421 = serve_option (flags, "IDLE-421", NULL);
+  guint throttle_window;
+  guint throttle_after = serve_option (flags, "THROTTLE", &throttle_window);
+  guint messages = 0;
+  guint rcpts = 0;
+  gboolean in_transaction = FALSE;
+
+  if (idle_close > 0 || idle_421 > 0)
+    g_socket_set_timeout (peer->socket, MAX (idle_close, idle_421));
 
   for (;;)
     {
@@ -502,7 +562,14 @@ serve (Peer       *peer,
       g_autofree char *verb = NULL;
 
       if (line == NULL)
-        return;
+        {
+          /* IDLE-CLOSE=s, IDLE-421=s: the server's own idle timeout */
+          if (peer->timed_out && idle_421 > 0)
+            peer_send_line (peer, "421 4.4.2 serve: idle for too long");
+          if (peer->timed_out && (idle_close > 0 || idle_421 > 0))
+            peer_close (peer, FALSE);
+          return;
+        }
       peer_note_command (peer, line);
       verb = g_ascii_strup (line, MIN (strlen (line), 4));
 
@@ -533,22 +600,80 @@ serve (Peer       *peer,
       else if (g_str_equal (verb, "HELO"))
         peer_send_line (peer, "250 serve");
       else if (g_str_equal (verb, "MAIL"))
-        peer_send_line (peer, "250 2.1.0 ok");
+        {
+          gint64 now = g_get_monotonic_time ();
+
+          g_mutex_lock (&peer->server->mutex);
+          g_array_append_val (peer->server->mail_times, now);
+          g_mutex_unlock (&peer->server->mutex);
+          rcpts = 0;
+
+          /* MAIL-452=n: OpenSMTPD's limit of messages per connection;
+           * MAIL-421=n: Exim's */
+          if (mail_limit > 0 && messages >= mail_limit)
+            peer_send_line (peer, "452 4.5.3 Too many recipients: Too many "
+                                  "messages sent");
+          else if (mail_limit_421 > 0 && messages >= mail_limit_421)
+            {
+              peer_send_line (peer, "421 4.7.0 serve: Too many messages in "
+                                    "one connection");
+              peer_close (peer, FALSE);
+              return;
+            }
+          else if (throttle_after > 0 &&
+                   serve_is_throttled (peer, throttle_after, throttle_window))
+            peer_send_line (peer, "454 4.7.0 Throttling failure: Maximum "
+                                  "sending rate exceeded");
+          else
+            {
+              in_transaction = TRUE;
+              peer_send_line (peer, "250 2.1.0 ok");
+            }
+        }
       else if (g_str_equal (verb, "RCPT"))
-        peer_send_line (peer, "250 2.1.5 ok");
+        {
+          /* RCPT-452=n: n recipients per transaction (RFC 5321
+           * §4.5.3.1.10) */
+          if (!in_transaction)
+            peer_send_line (peer, "503 5.5.1 MAIL first");
+          else if (rcpt_limit > 0 && rcpts >= rcpt_limit)
+            peer_send_line (peer, "452 4.5.3 Too many recipients");
+          else
+            {
+              rcpts++;
+              peer_send_line (peer, "250 2.1.5 ok");
+            }
+        }
       else if (g_str_equal (verb, "DATA"))
         {
           GBytes *content;
 
+          if (!in_transaction || rcpts == 0)
+            {
+              peer_send_line (peer, "554 5.5.1 no valid recipients");
+              continue;
+            }
           peer_send_line (peer, "354 go ahead");
           content = peer_read_content (peer);
           if (content == NULL)
             return;
           peer_keep_message (peer, content);
+          in_transaction = FALSE;
+          messages++;
+          g_mutex_lock (&peer->server->mutex);
+          peer->server->served++;
+          g_mutex_unlock (&peer->server->mutex);
           peer_send_line (peer, "250 2.0.0 queued");
         }
       else if (g_str_equal (verb, "RSET") || g_str_equal (verb, "NOOP"))
-        peer_send_line (peer, "250 2.0.0 ok");
+        {
+          if (g_str_equal (verb, "RSET"))
+            {
+              rcpts = 0;
+              in_transaction = FALSE;
+            }
+          peer_send_line (peer, "250 2.0.0 ok");
+        }
       else if (g_str_equal (verb, "QUIT"))
         {
           /* NOQUIT: the script goes on with its own answer */
@@ -791,6 +916,7 @@ smtp_test_script_server_new (const char *script)
   server->parts = parse_script (script);
   server->records = g_ptr_array_new ();
   server->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  server->mail_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_mutex_init (&server->mutex);
   g_cond_init (&server->cond);
   server->context = g_main_context_new ();
@@ -851,6 +977,7 @@ smtp_test_script_server_free (SmtpTestScriptServer *server)
     }
   g_ptr_array_unref (server->records);
   g_ptr_array_unref (server->messages);
+  g_array_unref (server->mail_times);
   g_ptr_array_unref (server->parts);
   g_clear_object (&server->service);
   g_main_loop_unref (server->loop);
@@ -981,6 +1108,18 @@ smtp_test_script_server_get_messages (SmtpTestScriptServer *server)
   g_mutex_unlock (&server->mutex);
 
   return messages;
+}
+
+GArray *
+smtp_test_script_server_get_mail_times (SmtpTestScriptServer *server)
+{
+  GArray *times;
+
+  g_mutex_lock (&server->mutex);
+  times = g_array_copy (server->mail_times);
+  g_mutex_unlock (&server->mutex);
+
+  return times;
 }
 
 const char *

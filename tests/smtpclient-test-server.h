@@ -30,12 +30,24 @@
  *   STARTTLS             turn the connection into TLS as the server, with
  *                        the test certificate (send the 220 with S first)
  *   TLS                  the same, as the first directive: implicit TLS
- *   SERVE [PIPELINING] [CHUNKING] [STARTTLS] [AUTH] [NOQUIT]
+ *   SERVE [PIPELINING] [CHUNKING] [STARTTLS] [AUTH] [NOQUIT] [OPTION=n]...
  *                        from here on, a well-behaved server: EHLO, HELO,
  *                        STARTTLS, AUTH (LOGIN, PLAIN: any credentials),
  *                        MAIL, RCPT, DATA, RSET, NOOP, QUIT, the messages
  *                        kept; until the client quits or closes (with
- *                        NOQUIT, QUIT is not answered: the script goes on)
+ *                        NOQUIT, QUIT is not answered: the script goes on).
+ *                        The limits real servers have:
+ *                        MAIL-452=n  after n messages on a connection,
+ *                                    MAIL gets OpenSMTPD's "452 4.5.3 Too
+ *                                    many recipients: Too many messages"
+ *                        MAIL-421=n  ... gets Exim's 421, and it closes
+ *                        RCPT-452=n  n recipients per transaction, then
+ *                                    "452 4.5.3 Too many recipients"
+ *                        IDLE-CLOSE=s  closes after s seconds of silence
+ *                        IDLE-421=s    says 421, then closes, likewise
+ *                        THROTTLE=k:ms once k messages were accepted (on
+ *                                    all connections), MAIL gets "454
+ *                                    4.7.0 Throttling failure" for ms
  *
  * When a part ends, the connection stays open until the client closes it
  * (a bounded wait), and what comes meanwhile is recorded.
@@ -81,6 +93,10 @@ GStrv   smtp_test_script_server_get_commands   (SmtpTestScriptServer *server,
  * connections, in order (element-type GBytes, transfer container): as on
  * the wire between the 354 and the final ".", dot-stuffing undone */
 GPtrArray *smtp_test_script_server_get_messages (SmtpTestScriptServer *server);
+
+/* When SERVE got each MAIL command (g_get_monotonic_time()), on all the
+ * connections, in order (element-type gint64, transfer full) */
+GArray *smtp_test_script_server_get_mail_times (SmtpTestScriptServer *server);
 
 /* NULL when every part that ran played to its end; else the first
  * failure, e.g. "connection 0, line 6: got 'QUIT', expected 'RSET'" */
