@@ -10,7 +10,9 @@
  * smtpclient-connection-setup.c       connect, TLS, greeting, EHLO/HELO,
  *                                     STARTTLS, AUTH
  * smtpclient-connection-transaction.c MAIL, RCPT, DATA, the end of data,
- *                                     RSET: transactions and their outcome
+ *                                     RSET: transactions
+ * smtpclient-connection-outcome.c     what decides a transaction, and how
+ *                                     it is reported
  * smtpclient-connection-content.c     the content between DATA and the end
  *
  * The loop (engine_run) is the only place where replies are handled,
@@ -302,6 +304,16 @@ void             setup_start             (SmtpClientConnection *self);
 void             setup_handle_reply      (SmtpClientConnection *self,
                                           const Expect         *expect,
                                           SmtpClientReply      *reply);
+
+/* smtpclient-connection-outcome.c */
+char            *transact_reply_text     (const SmtpClientReply *reply);
+void             transact_decide_with    (Transact             *t,
+                                          Decision              decision,
+                                          GError               *error,
+                                          guint                 code,
+                                          const char           *text);
+void             transact_finish         (SmtpClientConnection *self,
+                                          Transact             *t);
 
 /* smtpclient-connection-transaction.c */
 Transact        *transact_new            (SmtpClientConnection  *self,
