@@ -64,7 +64,8 @@ writer_ensure (SmtpClientConnection *self,
     }
 
   size = MAX (MAX (self->out_size * 2, OUT_INITIAL_SIZE), pending + length);
-  out = g_malloc (size);
+  /* Zeroed: nothing of the heap's past stays in it either */
+  out = g_malloc0 (size);
   if (pending > 0)
     memcpy (out, self->out + self->out_start, pending);
   engine_wipe_output (self, 0, self->out_end);

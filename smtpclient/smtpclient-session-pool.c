@@ -28,6 +28,8 @@ typedef struct
   gpointer                 user_data;
   Slot                    *slot;          /* while on a connection */
   gboolean                 is_opener;     /* it opened that connection */
+  guint                    nth_on_slot;   /* 1 for the first message
+                                           * the connection carried */
   gboolean                 is_requeued;   /* at the head of the queue */
   GSource                  *retry_timer;   /* while waiting */
 } Job;
@@ -258,6 +260,7 @@ job_try_again (SmtpClientSession *self,
                const GError      *error)
 {
   SmtpClientTransaction *transaction = job->transaction;
+  guint reply_code = transaction->reply_code;   /* before it is reset */
   g_autofree char *line = NULL;
   RetryDue *due;
   char number[16];
@@ -289,6 +292,17 @@ job_try_again (SmtpClientSession *self,
   line = g_strconcat ("retry ", number, ": ", error->message, NULL);
   smtp_client_transaction_log (transaction, transaction->debug, "-- ", line,
                                -1);
+
+  /* Turned away (a 4yz, a 421) by a connection that had carried other
+   * messages: most likely its limit of messages per connection (Exim's
+   * 421, OpenSMTPD's 452), not this message's fault.  It goes first, at
+   * once, on the next connection; waiting would let the others fill that
+   * one up before it, again and again. */
+  if (job->nth_on_slot > 1 && reply_code / 100 == 4)
+    {
+      job_enqueue (self, job, TRUE);
+      return TRUE;
+    }
 
   due = g_new (RetryDue, 1);
   due->session = self;
@@ -489,6 +503,7 @@ slot_run (SmtpClientSession *self,
   slot->jobs++;
   slot->messages++;
   job->slot = slot;
+  job->nth_on_slot = slot->messages;
   job->transaction->attempts++;
   job->transaction->is_last = self->is_one_shot;
   smtp_client_connection_transact (slot->connection, job->transaction,

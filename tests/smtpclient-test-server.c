@@ -17,6 +17,8 @@
 #include "smtpclient-test-utils.h"
 
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 typedef enum
@@ -28,6 +30,7 @@ typedef enum
   DIRECTIVE_EXPECT,
   DIRECTIVE_DATA,
   DIRECTIVE_PART,
+  DIRECTIVE_ANY,
   DIRECTIVE_SLEEP,
   DIRECTIVE_CLOSE,
   DIRECTIVE_RESET,
@@ -83,7 +86,8 @@ typedef struct
   GSocket              *socket;
   GIOStream            *stream;     /* the connection, or TLS on it */
   GIOStream            *base;
-  GByteArray           *buffer;     /* read, not taken yet */
+  GByteArray           *buffer;     /* read, not taken yet from "taken" on */
+  gsize                 taken;
   gboolean              eof;        /* the client closed (or reset) */
   gboolean              timed_out;  /* it said nothing for too long */
   gboolean              closed;     /* we closed */
@@ -119,6 +123,7 @@ parse_script (const char *script)
     { "C", DIRECTIVE_EXPECT, TRUE },
     { "CDATA", DIRECTIVE_DATA, FALSE },
     { "CPART", DIRECTIVE_PART, FALSE },
+    { "CANY", DIRECTIVE_ANY, FALSE },
     { "SLEEP", DIRECTIVE_SLEEP, TRUE },
     { "CLOSE", DIRECTIVE_CLOSE, FALSE },
     { "RESET", DIRECTIVE_RESET, FALSE },
@@ -290,21 +295,35 @@ peer_read_line (Peer *peer)
 {
   for (;;)
     {
-      guint8 *newline = peer->buffer->len > 0
-                        ? memchr (peer->buffer->data, '\n', peer->buffer->len)
-                        : NULL;
+      const guint8 *start = peer->buffer->data + peer->taken;
+      gsize available = peer->buffer->len - peer->taken;
+      const guint8 *newline = available > 0 ? memchr (start, '\n', available)
+                                            : NULL;
 
       if (newline != NULL)
         {
-          gsize length = newline - peer->buffer->data;
+          gsize length = newline - start;
           char *line;
 
-          if (length > 0 && peer->buffer->data[length - 1] == '\r')
-            line = g_strndup ((char *) peer->buffer->data, length - 1);
+          if (length > 0 && start[length - 1] == '\r')
+            line = g_strndup ((const char *) start, length - 1);
           else
-            line = g_strndup ((char *) peer->buffer->data, length);
-          g_byte_array_remove_range (peer->buffer, 0, length + 1);
+            line = g_strndup ((const char *) start, length);
+          /* Taken without moving the rest each time (a message is many
+           * lines in one read) */
+          peer->taken += length + 1;
+          if (peer->taken == peer->buffer->len)
+            {
+              g_byte_array_set_size (peer->buffer, 0);
+              peer->taken = 0;
+            }
           return line;
+        }
+
+      if (peer->taken > 0)
+        {
+          g_byte_array_remove_range (peer->buffer, 0, peer->taken);
+          peer->taken = 0;
         }
 
       if (!peer_receive (peer))
@@ -426,7 +445,7 @@ peer_start_tls (Peer  *peer,
   g_autoptr(GError) error = NULL;
   GIOStream *tls;
 
-  if (peer->buffer->len > 0)
+  if (peer->buffer->len > peer->taken)
     {
       peer_fail (peer, line, "data before the TLS handshake");
       return FALSE;
@@ -784,6 +803,15 @@ play (Peer      *peer,
           }
           break;
 
+        case DIRECTIVE_ANY:
+          /* Whatever comes (a TLS ClientHello): some bytes, kept unread */
+          if (peer->buffer->len == peer->taken && !peer_receive (peer))
+            {
+              peer_fail (peer, d->line, "nothing came");
+              return;
+            }
+          break;
+
         case DIRECTIVE_SLEEP:
           g_usleep ((gulong) d->number * 1000);
           break;
@@ -850,6 +878,10 @@ on_run (GThreadedSocketService *service,
   peer.stream = g_object_ref (G_IO_STREAM (connection));
   peer.buffer = g_byte_array_new ();
   g_socket_set_timeout (peer.socket, SMTP_TEST_SERVER_WAIT);
+  /* Each reply goes out when it is written, as a real server's would
+   * (with Nagle, a reply written right after another waits for the
+   * client's delayed ACK) */
+  g_socket_set_option (peer.socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 
   play (&peer, part);
 

@@ -22,6 +22,8 @@
  *   CDATA                read message content through the line "."; it is
  *                        kept as a message (see _get_messages)
  *   CPART                read one line of content (the upload has begun)
+ *   CANY                 wait until the client sends anything (bounded),
+ *                        e.g. a TLS ClientHello
  *   SLEEP <ms>           pause
  *   CLOSE                close the connection (FIN)
  *   RESET                close it with an RST

@@ -410,7 +410,9 @@ build_first_part (Builder *b)
         return;
       if (stage == STAGE_HANDSHAKE)
         {
-          /* Instead of a ServerHello */
+          /* Instead of a ServerHello: once the ClientHello is in (sent
+           * with the 220, the fault would be an injection instead) */
+          add (b, "CANY");
           reply (b, STAGE_HANDSHAKE, LINES ("unused"));
           return;
         }
