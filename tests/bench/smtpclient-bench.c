@@ -154,6 +154,28 @@ generate_message (const char *from,
   return g_string_free_to_bytes (message);
 }
 
+/* The session's own account: "statistics: messages-accepted=… …" */
+static void
+print_statistics (SmtpClientSession *session)
+{
+  static const char * const names[] = {
+    "messages-accepted", "messages-failed", "bytes-sent",
+    "connections-opened", "connections-reused", "retries", "throttled",
+  };
+  g_autoptr(GVariant) statistics = smtp_client_session_get_statistics (session);
+  GString *line = g_string_new ("statistics:");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      guint64 value = 0;
+
+      g_variant_lookup (statistics, names[i], "t", &value);
+      g_string_append_printf (line, " %s=%" G_GUINT64_FORMAT, names[i], value);
+    }
+  g_print ("%s\n", line->str);
+  g_string_free (line, TRUE);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -285,6 +307,7 @@ main (int    argc,
                (guint) connections, connections == 1 ? "" : "s");
       g_print ("time: %.3f s wall, %.3f s CPU, peak RSS %ld KiB\n",
                seconds, cpu, usage.ru_maxrss);
+      print_statistics (session);
     }
   g_print ("%.1f messages/s, %.2f MB/s\n",
            seconds > 0 ? bench.accepted / seconds : 0.0,
