@@ -125,5 +125,43 @@ def defaults_and_enums():
     assert session.props.idle_timeout == 30
 
 
+@test
+def session_statistics_and_timings():
+    server = Server()
+    try:
+        session = SmtpClient.Session(server="127.0.0.1", port=server.port,
+                                     max_retries=1, retry_delay=10,
+                                     max_messages_per_minute=0)
+        tasks = []
+        for n in range(3):
+            task = SmtpClient.Task(session=session, to=["dan@example.org"])
+            task.props.body = GLib.Bytes.new(b"Subject: %d\n\nbatch\n" % n)
+            outcome = run(task, use_async=True)
+            assert outcome["result"] is True, outcome
+            tasks.append(task)
+        stats = session.get_statistics()
+        assert stats.get_type_string() == "a{sv}"
+        assert stats["messages-accepted"] == 3, stats
+        assert stats["messages-failed"] == 0
+        assert stats["connections-opened"] == 1
+        assert stats["connections-reused"] == 2
+        assert stats["retries"] == 0
+        assert stats["bytes-sent"] > 0
+        for task in tasks:
+            assert task.get_attempts() == 1
+            assert (task.get_delivery_state() ==
+                    SmtpClient.DeliveryState.ACCEPTED)
+            assert task.get_recipient_reply_code("dan@example.org") == 250
+            timings = task.get_timings().unpack()
+            assert set(timings) == {"connect", "tls", "auth", "envelope",
+                                    "data", "total"}, timings
+            assert 0 < timings["total"] < WAIT_SECONDS
+        assert tasks[0].get_timings()["connect"] > 0
+        assert tasks[1].get_timings()["connect"] == 0
+        assert len(server.messages()) == 3
+    finally:
+        server.stop()
+
+
 if __name__ == "__main__":
     sys.exit(tap.main())
