@@ -5,7 +5,10 @@
  *
  * After the 354, the content is read in chunks, CR LF normalised and
  * dot-stuffed by the encoder straight into the writer's buffer, and sent
- * while the next chunk is read.  No more is read while a chunk's worth
+ * while the next chunk is read.  With BDAT (RFC 3030) it is encoded
+ * (line ends only, or not at all for BINARYMIME) into a chunk of its own,
+ * which goes out behind its "BDAT <size>" once it is full, the last one
+ * as "BDAT <size> LAST".  No more is read while a chunk's worth
  * waits to be written; content from a source that would block (a pipe, a
  * socket) is waited for with a pollable source and no timer: only the
  * server's silence counts against the timeout.  A source that cannot be
@@ -25,16 +28,58 @@
 #define FLUSH_SIZE      (64 * 1024)
 /* Chunks read and encoded in one go before the main loop gets a turn */
 #define CHUNKS_PER_TURN 16
+/* A BDAT chunk goes out once this much is encoded */
+#define BDAT_SIZE       (64 * 1024)
+#define BDAT_CAPACITY   (BDAT_SIZE + SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (CHUNK_SIZE) + \
+                         SMTP_CLIENT_DATA_ENCODER_MAX_FINISH)
 
 void
 upload_start (SmtpClientConnection *self,
               Transact             *t)
 {
+  SmtpClientDataMode mode = SMTP_CLIENT_DATA_MODE_DATA;
+
+  if (t->bdat)
+    mode = t->transaction->binary_mime ? SMTP_CLIENT_DATA_MODE_BINARY
+                                       : SMTP_CLIENT_DATA_MODE_BDAT;
+
   t->phase = TRANSACT_UPLOAD;
-  smtp_client_data_encoder_init (&self->encoder);
+  smtp_client_data_encoder_init_mode (&self->encoder, mode);
   self->last_progress = g_get_monotonic_time ();
   if (self->chunk == NULL)
     self->chunk = g_malloc (CHUNK_SIZE);
+  if (t->bdat && self->bdat == NULL)
+    self->bdat = g_malloc (BDAT_CAPACITY);
+  self->bdat_length = 0;
+  self->bdat_chunks = 0;
+}
+
+/* The BDAT chunk encoded so far goes out; the last with LAST, its reply
+ * the message's */
+static void
+bdat_emit (SmtpClientConnection *self,
+           Transact             *t,
+           gboolean              last)
+{
+  char header[64];
+  gsize header_length;
+  guint8 *out;
+
+  header_length = g_snprintf (header, sizeof header, "BDAT %" G_GSIZE_FORMAT "%s\r\n",
+                              self->bdat_length, last ? " LAST" : "");
+  out = engine_reserve (self, header_length + self->bdat_length);
+  memcpy (out, header, header_length);
+  memcpy (out + header_length, self->bdat, self->bdat_length);
+  engine_commit (self, header_length + self->bdat_length);
+  self->bdat_length = 0;
+  self->bdat_chunks++;
+
+  if (!last)
+    {
+      engine_expect (self, SMTP_CLIENT_COMMAND_BDAT, t, 0);
+      /* Without PIPELINING, one chunk at a time */
+      t->bdat_waiting = !t->pipelined;
+    }
 }
 
 /* At most about ten times a second, and once at the end; the owner hears
@@ -94,22 +139,43 @@ transact_report_progress (SmtpClientConnection *self)
     }
 }
 
-/* The whole content is encoded: queue the end of data */
+/* The whole content is encoded: queue the end of data (the last BDAT
+ * chunk); its reply is due, or with LMTP one per accepted recipient */
 static void
 upload_end (SmtpClientConnection *self,
             Transact             *t)
 {
-  guint8 *out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
-  char summary[64];
+  char summary[96];
 
-  engine_commit (self, smtp_client_data_encoder_finish (&self->encoder, out));
+  if (t->bdat)
+    {
+      self->bdat_length += smtp_client_data_encoder_finish (&self->encoder,
+                                                            self->bdat + self->bdat_length);
+      bdat_emit (self, t, TRUE);
+      g_snprintf (summary, sizeof summary,
+                  "[message: %" G_GUINT64_FORMAT " bytes, %u BDAT chunk%s]",
+                  self->encoder.bytes_in, self->bdat_chunks,
+                  self->bdat_chunks == 1 ? "" : "s");
+    }
+  else
+    {
+      guint8 *out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_FINISH);
+
+      engine_commit (self, smtp_client_data_encoder_finish (&self->encoder, out));
+      g_snprintf (summary, sizeof summary,
+                  "[message: %" G_GUINT64_FORMAT " bytes]",
+                  self->encoder.bytes_in);
+    }
+
   t->end_offset = self->queued_total;
   t->phase = TRANSACT_FINAL;
-  engine_expect (self, SMTP_CLIENT_COMMAND_END, t, 0);
+  if (self->settings->protocol == SMTP_CLIENT_PROTOCOL_LMTP)
+    for (guint i = 0; i < t->accepted; i++)
+      engine_expect (self, SMTP_CLIENT_COMMAND_END, t, i);
+  else
+    engine_expect (self, SMTP_CLIENT_COMMAND_END, t, 0);
 
   /* Logged in wire order: before the server can answer it */
-  g_snprintf (summary, sizeof summary, "[message: %" G_GUINT64_FORMAT " bytes]",
-              self->encoder.bytes_in);
   engine_log (self, t, "-> ", summary, -1);
   report_progress (self, t, TRUE);
 }
@@ -151,9 +217,21 @@ upload_take (SmtpClientConnection *self,
     }
 
   transaction->content_touched = TRUE;
-  out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (n));
-  engine_commit (self, smtp_client_data_encoder_encode (&self->encoder,
-                                                        self->chunk, n, out));
+  if (t->bdat)
+    {
+      self->bdat_length += smtp_client_data_encoder_encode (&self->encoder,
+                                                            self->chunk, n,
+                                                            self->bdat + self->bdat_length);
+      if (self->bdat_length >= BDAT_SIZE)
+        bdat_emit (self, t, FALSE);
+    }
+  else
+    {
+      out = engine_reserve (self, SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (n));
+      engine_commit (self, smtp_client_data_encoder_encode (&self->encoder,
+                                                            self->chunk, n,
+                                                            out));
+    }
 
   /* Content of a known size ends there: no read (maybe in a thread, for a
    * file) only to be told so */
@@ -252,7 +330,8 @@ upload_continue (SmtpClientConnection *self,
       GError *error = NULL;
       gssize n;
 
-      if (self->content_reading || self->content_source != NULL)
+      if (self->content_reading || self->content_source != NULL ||
+          t->bdat_waiting)
         return;
 
       if (engine_pending_output (self) >= FLUSH_SIZE)

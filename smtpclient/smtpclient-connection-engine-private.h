@@ -130,6 +130,17 @@ struct _Transact
   GError                *deferred_error;
   guint                  deferred_code;
   char                  *deferred_reply;
+  /* BDAT (RFC 3030) instead of DATA; without PIPELINING, a chunk's reply
+   * is awaited before the next one goes */
+  gboolean               bdat;
+  gboolean               bdat_waiting;
+  /* Refused during the content: RSET once the server has answered all */
+  gboolean               needs_reset;
+  /* LMTP: the recipients accepted in this round, whose replies come after
+   * the end of data, and those replies so far */
+  guint                 *accepted_list;
+  guint                  lmtp_replies;
+  guint                  lmtp_accepted;
   /* Earlier rounds whose end of data the server accepted, and its reply */
   guint                  rounds_delivered;
   guint                  delivered_code;
@@ -224,8 +235,12 @@ struct _SmtpClientConnection
                                                   * transactions */
   CloseMode                        close_mode;   /* while QUITTING */
 
-  /* Content of the transaction uploading */
+  /* Content of the transaction uploading; with BDAT, the chunk being
+   * encoded and how many went out */
   guint8                          *chunk;
+  guint8                          *bdat;
+  gsize                            bdat_length;
+  guint                            bdat_chunks;
   GSource                         *content_source;
   gboolean                         content_reading; /* read_async */
   SmtpClientDataEncoder            encoder;

@@ -12,6 +12,8 @@
 
 #include "config.h"
 
+#include <gio/gunixsocketaddress.h>
+
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -146,7 +148,10 @@ setup_connect (SmtpClientConnection *self)
       g_socket_client_set_local_address (client, local);
     }
 
-  if (settings->proxy_resolver != NULL)
+  if (smtp_client_settings_is_unix_socket (settings))
+    /* An LMTP server's socket: no proxy, no name to resolve */
+    g_socket_client_set_enable_proxy (client, FALSE);
+  else if (settings->proxy_resolver != NULL)
     g_socket_client_set_proxy_resolver (client, settings->proxy_resolver);
   else if (is_loopback (settings->server))
     /* Every system proxy configuration bypasses the local host, and asking
@@ -154,8 +159,11 @@ setup_connect (SmtpClientConnection *self)
      * process that sends to a local MTA: milliseconds and megabytes */
     g_socket_client_set_enable_proxy (client, FALSE);
 
-  address = g_network_address_new (settings->server,
-                                   smtp_client_settings_get_port (settings));
+  if (smtp_client_settings_is_unix_socket (settings))
+    address = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (settings->server));
+  else
+    address = g_network_address_new (settings->server,
+                                     smtp_client_settings_get_port (settings));
   self->phase = PHASE_CONNECTING;
   self->progress = TRUE;
   engine_stage (self, SMTP_CLIENT_TIMING_CONNECT);
@@ -248,7 +256,9 @@ start_tls (SmtpClientConnection *self)
   GError *error = NULL;
 
   engine_stop_reading (self);
-  identity = g_network_address_new (self->settings->server,
+  identity = g_network_address_new (self->settings->tls_name != NULL
+                                    ? self->settings->tls_name
+                                    : self->settings->server,
                                     smtp_client_settings_get_port (self->settings));
   tls = g_tls_client_connection_new (G_IO_STREAM (self->socket_connection),
                                      identity, &error);
@@ -279,6 +289,43 @@ start_tls (SmtpClientConnection *self)
 /* ---------------------------------------------------------------------- */
 /* AUTH */
 
+/* The TLS connection's channel binding data, for SCRAM-*-PLUS: RFC 9266's
+ * tls-exporter over TLS 1.3, RFC 5929's tls-server-end-point before;
+ * NULL without TLS, or when the TLS backend cannot give it */
+static GBytes *
+get_channel_binding (SmtpClientConnection  *self,
+                     const char           **type)
+{
+  GTlsConnection *tls;
+  GTlsChannelBindingType binding;
+  GByteArray *data;
+
+  if (!self->is_encrypted || !G_IS_TLS_CONNECTION (self->stream))
+    return NULL;
+
+  tls = G_TLS_CONNECTION (self->stream);
+  if (g_tls_connection_get_protocol_version (tls) == G_TLS_PROTOCOL_VERSION_TLS_1_3)
+    {
+      binding = G_TLS_CHANNEL_BINDING_TLS_EXPORTER;
+      *type = "tls-exporter";
+    }
+  else
+    {
+      binding = G_TLS_CHANNEL_BINDING_TLS_SERVER_END_POINT;
+      *type = "tls-server-end-point";
+    }
+
+  data = g_byte_array_new ();
+  if (!g_tls_connection_get_channel_binding_data (tls, binding, data, NULL) ||
+      data->len == 0)
+    {
+      g_byte_array_unref (data);
+      return NULL;
+    }
+
+  return g_byte_array_free_to_bytes (data);
+}
+
 static void
 start_auth (SmtpClientConnection *self)
 {
@@ -287,6 +334,8 @@ start_auth (SmtpClientConnection *self)
   const char *mechanism = settings->auth_mechanism;
   g_autofree char *initial = NULL;
   g_autofree char *logged = NULL;
+  g_autoptr(GBytes) binding = NULL;
+  const char *binding_type = NULL;
   GString *command;
   GError *error = NULL;
 
@@ -317,9 +366,11 @@ start_auth (SmtpClientConnection *self)
     }
 
   offered = smtp_client_capabilities_get_auth_mechanisms (self->capabilities);
+  binding = get_channel_binding (self, &binding_type);
   if (mechanism == NULL)
     {
-      mechanism = smtp_client_sasl_choose ((const char * const *) offered);
+      mechanism = smtp_client_sasl_choose_bound ((const char * const *) offered,
+                                                 binding != NULL);
       if (mechanism == NULL)
         {
           g_autofree char *list = g_strjoinv (" ", offered);
@@ -364,6 +415,20 @@ start_auth (SmtpClientConnection *self)
   if (self->sasl == NULL)
     {
       engine_fail (self, error, NULL, CLOSE_QUIT);
+      return;
+    }
+
+  if (binding != NULL)
+    smtp_client_sasl_set_channel_binding (self->sasl, binding_type, binding);
+  else if (g_str_has_suffix (smtp_client_sasl_get_mechanism (self->sasl), "-PLUS"))
+    {
+      engine_fail (self,
+                   g_error_new (SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
+                                _("%s binds to the TLS connection, and there "
+                                  "is no TLS connection (or no channel "
+                                  "binding data) to bind to"),
+                                smtp_client_sasl_get_mechanism (self->sasl)),
+                   NULL, CLOSE_QUIT);
       return;
     }
 
@@ -492,7 +557,10 @@ handle_auth_reply (SmtpClientConnection *self,
 static void
 send_ehlo (SmtpClientConnection *self)
 {
-  g_autofree char *command = g_strconcat ("EHLO ", self->settings->my_hostname,
+  /* LMTP's LHLO is EHLO by another name (RFC 2033 §4.1) */
+  const char *verb = self->settings->protocol == SMTP_CLIENT_PROTOCOL_LMTP
+                     ? "LHLO " : "EHLO ";
+  g_autofree char *command = g_strconcat (verb, self->settings->my_hostname,
                                           NULL);
 
   engine_send (self, NULL, command, strlen (command), NULL);
@@ -625,13 +693,16 @@ setup_handle_reply (SmtpClientConnection *self,
           self->capabilities = smtp_client_capabilities_new_from_ehlo (reply);
           after_hello (self);
         }
-      else if (reply->code == 500 || reply->code == 502)
+      else if ((reply->code == 500 || reply->code == 502) &&
+               self->settings->protocol == SMTP_CLIENT_PROTOCOL_SMTP)
         /* Not an ESMTP server: plain SMTP (RFC 5321 §3.2) */
         send_helo (self);
       else
         fail_on_reply (self, expect->command, verdict, reply,
                        engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
-                                           _("The server refused EHLO"),
+                                           self->settings->protocol == SMTP_CLIENT_PROTOCOL_LMTP
+                                           ? _("The server refused LHLO")
+                                           : _("The server refused EHLO"),
                                            reply));
       return;
 
@@ -664,6 +735,7 @@ setup_handle_reply (SmtpClientConnection *self,
     case SMTP_CLIENT_COMMAND_RSET:
     case SMTP_CLIENT_COMMAND_NOOP:
     case SMTP_CLIENT_COMMAND_QUIT:
+    case SMTP_CLIENT_COMMAND_BDAT:
     case SMTP_CLIENT_N_COMMANDS:
     default:
       g_assert_not_reached ();

@@ -50,6 +50,7 @@ transact_new (SmtpClientConnection  *self,
   t->round = g_new (guint, transaction->n_recipients);
   t->round_addresses = g_new0 (const char *, transaction->n_recipients + 1);
   t->deferred = g_new (guint, transaction->n_recipients);
+  t->accepted_list = g_new (guint, transaction->n_recipients);
   for (guint i = 0; i < transaction->n_recipients; i++)
     {
       t->round[i] = i;
@@ -62,6 +63,8 @@ transact_new (SmtpClientConnection  *self,
   t->envelope.dsn_notify = transaction->dsn_notify;
   t->envelope.dsn_return = transaction->dsn_return;
   t->envelope.dsn_envelope_id = transaction->dsn_envelope_id;
+  t->envelope.binary_mime = transaction->binary_mime;
+  t->envelope.require_tls = transaction->require_tls;
 
   if (cancellable != NULL)
     {
@@ -86,6 +89,7 @@ transact_free (Transact *t)
   g_free (t->round);
   g_free (t->round_addresses);
   g_free (t->deferred);
+  g_free (t->accepted_list);
   g_clear_error (&t->deferred_error);
   g_free (t->deferred_reply);
   g_free (t->delivered_reply);
@@ -115,10 +119,27 @@ send_data (SmtpClientConnection *self,
   engine_expect (self, SMTP_CLIENT_COMMAND_DATA, t, 0);
 }
 
+/* What the server offers that @t may use: REQUIRETLS only over TLS, BDAT
+ * only when chunking is on (or the content is binary, which needs it) */
+static SmtpClientExtensions
+usable_extensions (SmtpClientConnection *self,
+                   Transact             *t)
+{
+  SmtpClientExtensions usable = self->extensions;
+
+  if (!self->is_encrypted)
+    usable &= ~SMTP_CLIENT_EXTENSION_REQUIRETLS;
+  if (!self->settings->chunking && !t->transaction->binary_mime)
+    usable &= ~SMTP_CLIENT_EXTENSION_CHUNKING;
+
+  return usable;
+}
+
 static void
 start_envelope (SmtpClientConnection *self,
                 Transact             *t)
 {
+  SmtpClientExtensions usable = usable_extensions (self, t);
   g_autofree char *mail = NULL;
   gboolean dsn_left_out = FALSE;
   guint64 size_limit = 0;
@@ -126,8 +147,7 @@ start_envelope (SmtpClientConnection *self,
 
   if (self->capabilities != NULL)
     size_limit = smtp_client_capabilities_get_size_limit (self->capabilities);
-  if (!smtp_client_envelope_check (&t->envelope, self->extensions, size_limit,
-                                   &error))
+  if (!smtp_client_envelope_check (&t->envelope, usable, size_limit, &error))
     {
       /* Nothing sent: decided before MAIL */
       transact_decide (self, t, DECIDED_OTHER, error, NULL);
@@ -135,13 +155,14 @@ start_envelope (SmtpClientConnection *self,
       return;
     }
 
-  mail = smtp_client_envelope_build_mail (&t->envelope, self->extensions,
+  mail = smtp_client_envelope_build_mail (&t->envelope, usable,
                                           &dsn_left_out);
   if (dsn_left_out)
     engine_log (self, t, "-- ", "DSN not offered by the server: NOTIFY, RET "
                                 "and ENVID left out", -1);
 
   t->phase = TRANSACT_ENVELOPE;
+  t->bdat = (usable & SMTP_CLIENT_EXTENSION_CHUNKING) != 0;
   t->envelope_start = g_get_monotonic_time ();
   t->pipelined = (self->extensions & SMTP_CLIENT_EXTENSION_PIPELINING) != 0;
 
@@ -153,10 +174,13 @@ start_envelope (SmtpClientConnection *self,
      * DATA when all are */
     return;
 
-  /* RFC 2920: DATA ends the group */
+  /* RFC 2920: DATA ends the group.  BDAT chunks wait for the RCPT
+   * replies: sent with them, the content would reach the accepted
+   * recipients even when the refused-recipients policy says nobody */
   for (guint i = 0; i < t->n_round; i++)
     send_rcpt (self, t, i);
-  send_data (self, t);
+  if (!t->bdat)
+    send_data (self, t);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -173,9 +197,12 @@ settle (SmtpClientConnection *self,
     return;
 
   /* (A transaction that succeeds in that phase has delivered in an
-   * earlier round, and this one's envelope is still open) */
-  if (t->phase == TRANSACT_ENVELOPE && !t->transaction->is_last)
+   * earlier round, and this one's envelope is still open; one refused
+   * during its BDAT chunks has its transaction open too) */
+  if ((t->phase == TRANSACT_ENVELOPE || t->needs_reset) &&
+      !t->transaction->is_last)
     {
+      t->needs_reset = FALSE;
       t->phase = TRANSACT_RESET;
       engine_send (self, t, "RSET", 4, NULL);
       engine_expect (self, SMTP_CLIENT_COMMAND_RSET, t, 0);
@@ -208,10 +235,12 @@ round_recipient (Transact *t,
   return position < t->n_round ? t->round[position] : G_MAXUINT;
 }
 
+/* @index is refused (to RCPT, or with LMTP after the end of data): listed,
+ * and the first refusal kept for the policy to decide on */
 static void
-refuse_recipient (Transact              *t,
-                  guint                  index,
-                  const SmtpClientReply *reply)
+note_refusal (Transact              *t,
+              guint                  index,
+              const SmtpClientReply *reply)
 {
   SmtpClientTransaction *transaction = t->transaction;
   const char *recipient = transaction->recipients[index];
@@ -230,10 +259,18 @@ refuse_recipient (Transact              *t,
       t->rcpt_code = reply->code;
       t->rcpt_reply = transact_reply_text (reply);
     }
+}
+
+static void
+refuse_recipient (Transact              *t,
+                  guint                  index,
+                  const SmtpClientReply *reply)
+{
+  note_refusal (t, index, reply);
 
   /* One refused recipient fails the transaction: nothing is delivered to
    * anyone */
-  if (!transaction->allow_refused_recipients)
+  if (!t->transaction->allow_refused_recipients)
     transact_decide_with (t, DECIDED_ENVELOPE, g_error_copy (t->rcpt_error),
                  t->rcpt_code, t->rcpt_reply);
 }
@@ -304,7 +341,7 @@ handle_rcpt_reply (SmtpClientConnection  *self,
   if (!t->mail_refused && index != G_MAXUINT)
     {
       if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
-        t->accepted++;
+        t->accepted_list[t->accepted++] = index;
       else
         {
           g_autofree char *text = smtp_client_reply_to_string (reply);
@@ -327,7 +364,18 @@ handle_rcpt_reply (SmtpClientConnection  *self,
   if (t->accepted == 0 && !t->mail_refused)
     round_none_accepted (t);
 
-  if (!t->pipelined && t->decision == DECIDED_NOT)
+  if (t->decision != DECIDED_NOT)
+    return;
+
+  if (t->bdat)
+    {
+      /* No go-ahead to wait for: the content goes now, in chunks */
+      engine_add_time (t->transaction, SMTP_CLIENT_TIMING_ENVELOPE,
+                       &t->envelope_start);
+      t->data_start = g_get_monotonic_time ();
+      upload_start (self, t);
+    }
+  else if (!t->pipelined)
     send_data (self, t);
 }
 
@@ -397,6 +445,8 @@ round_delivered (SmtpClientConnection  *self,
   t->end_offset = 0;
   t->end_answered = FALSE;
   t->progress_bytes = 0;
+  t->lmtp_replies = 0;
+  t->lmtp_accepted = 0;
 }
 
 /* The server takes no more messages on this connection: the
@@ -479,6 +529,53 @@ handle_data_reply (SmtpClientConnection  *self,
   engine_fail (self, NULL, NULL, CLOSE_NOW);
 }
 
+/* LMTP (RFC 2033 §4.2): after the end of data, one reply for each
+ * recipient accepted in this round, in order; judged like refusals of
+ * RCPT once all are in */
+static void
+handle_lmtp_reply (SmtpClientConnection  *self,
+                   Transact              *t,
+                   guint                  position,
+                   SmtpClientVerdict      verdict,
+                   const SmtpClientReply *reply)
+{
+  SmtpClientTransaction *transaction = t->transaction;
+  guint index = position < t->accepted ? t->accepted_list[position]
+                                       : G_MAXUINT;
+
+  t->lmtp_replies++;
+  if (index != G_MAXUINT)
+    {
+      record_recipient_reply (t, index, reply);
+      if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
+        t->lmtp_accepted++;
+      else
+        note_refusal (t, index, reply);
+    }
+
+  if (t->lmtp_replies < t->accepted)
+    return;
+
+  if (t->lmtp_accepted == t->accepted)
+    round_delivered (self, t, reply);
+  else if (t->lmtp_accepted > 0 && transaction->allow_refused_recipients)
+    /* Delivered to some mailboxes: enough, by the policy */
+    round_delivered (self, t, reply);
+  else
+    {
+      /* Nobody has it (worth another attempt if every refusal was a
+       * 4yz and no round delivered), or some have it against the policy:
+       * refused */
+      if (t->lmtp_accepted == 0 && t->rcpt_transient == t->accepted &&
+          t->rounds_delivered == 0)
+        t->transient = TRUE;
+      transact_decide_with (t, t->lmtp_accepted == 0 ? DECIDED_ENVELOPE
+                                                     : DECIDED_MESSAGE,
+                            g_error_copy (t->rcpt_error), t->rcpt_code,
+                            t->rcpt_reply);
+    }
+}
+
 void
 transact_handle_reply (SmtpClientConnection *self,
                        const Expect         *expect,
@@ -551,12 +648,16 @@ transact_handle_reply (SmtpClientConnection *self,
       break;
 
     case SMTP_CLIENT_COMMAND_END:
-      if (t->phase != TRANSACT_FINAL)
-        break;   /* the lone "." of a transaction decided before */
+      /* (The lone "." of a transaction decided before; or the last BDAT
+       * chunk of one refused at an earlier chunk) */
+      if (t->phase != TRANSACT_FINAL || t->decision != DECIDED_NOT)
+        break;
       t->end_answered = TRUE;
       engine_add_time (t->transaction, SMTP_CLIENT_TIMING_DATA,
                        &t->data_start);
-      if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
+      if (self->settings->protocol == SMTP_CLIENT_PROTOCOL_LMTP)
+        handle_lmtp_reply (self, t, expect->index, verdict, reply);
+      else if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
         round_delivered (self, t, reply);
       else
         transact_decide (self, t, DECIDED_MESSAGE,
@@ -564,6 +665,22 @@ transact_handle_reply (SmtpClientConnection *self,
                                              _("The server refused the "
                                                "message"), reply),
                          reply);
+      break;
+
+    case SMTP_CLIENT_COMMAND_BDAT:
+      t->bdat_waiting = FALSE;
+      if (verdict == SMTP_CLIENT_VERDICT_SUCCESS || t->decision != DECIDED_NOT)
+        break;
+      /* RFC 3030 §4.2: no further chunk after a refused one; the server
+       * discards those already on their way, then gets RSET */
+      transact_decide (self, t, DECIDED_MESSAGE,
+                       engine_reply_error (SMTP_CLIENT_ERROR_SERVER,
+                                           _("The server refused the "
+                                             "message"), reply),
+                       reply);
+      if (t->phase == TRANSACT_UPLOAD)
+        t->phase = TRANSACT_RESET;
+      t->needs_reset = TRUE;
       break;
 
     case SMTP_CLIENT_COMMAND_RSET:

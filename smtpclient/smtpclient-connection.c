@@ -345,6 +345,7 @@ handle_reply (SmtpClientConnection *self,
     case SMTP_CLIENT_COMMAND_END:
     case SMTP_CLIENT_COMMAND_RSET:
     case SMTP_CLIENT_COMMAND_NOOP:
+    case SMTP_CLIENT_COMMAND_BDAT:
     case SMTP_CLIENT_N_COMMANDS:
     default:
       transact_handle_reply (self, &expect, reply);
@@ -810,6 +811,7 @@ smtp_client_connection_finalize (GObject *object)
   g_free (self->out);
   g_free (self->in);
   g_free (self->chunk);
+  g_free (self->bdat);
   g_free (self->expects);
   g_clear_error (&self->in_error);
   g_clear_error (&self->auth_error);

@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A pure, incremental encoder: bytes in, wire bytes out, no sockets and no
- * allocation.  It normalises bare LF and bare CR to CR LF, dot-stuffs lines
- * that start with '.', and on finish adds the final CR LF when missing and
- * the terminating ".\r\n".  Chunk boundaries may fall anywhere (between CR
+ * allocation.  For DATA it normalises bare LF and bare CR to CR LF,
+ * dot-stuffs lines that start with '.', and on finish adds the final CR LF
+ * when missing and the terminating ".\r\n".  For BDAT (RFC 3030) it only
+ * normalises line ends (and adds the final CR LF); for BINARYMIME it copies
+ * the bytes as they are.  Chunk boundaries may fall anywhere (between CR
  * and LF, right before a '.'), the output is the same as for one chunk.
  */
 
@@ -15,9 +17,17 @@
 
 G_BEGIN_DECLS
 
+typedef enum
+{
+  SMTP_CLIENT_DATA_MODE_DATA,    /* CR LF, dot-stuffing, ".\r\n" */
+  SMTP_CLIENT_DATA_MODE_BDAT,    /* CR LF only */
+  SMTP_CLIENT_DATA_MODE_BINARY,  /* the bytes as they are */
+} SmtpClientDataMode;
+
 typedef struct
 {
   /*< private >*/
+  SmtpClientDataMode mode;
   gboolean at_line_start;   /* next byte starts a line (initially TRUE) */
   gboolean pending_cr;      /* last input byte was CR, not yet written */
   gboolean has_8bit;        /* some input byte was >= 0x80 */
@@ -30,7 +40,10 @@ typedef struct
 /* Worst-case output size of _finish */
 #define SMTP_CLIENT_DATA_ENCODER_MAX_FINISH 5
 
+/* For DATA */
 void  smtp_client_data_encoder_init   (SmtpClientDataEncoder *encoder);
+void  smtp_client_data_encoder_init_mode (SmtpClientDataEncoder *encoder,
+                                          SmtpClientDataMode     mode);
 
 /* Encode @length bytes of @input into @output, which must have room for
  * SMTP_CLIENT_DATA_ENCODER_MAX_OUTPUT (@length) bytes.  Returns the number
@@ -41,8 +54,9 @@ gsize smtp_client_data_encoder_encode (SmtpClientDataEncoder *encoder,
                                        guint8                *output);
 
 /* Flush a pending CR, add CR LF if the content did not end with one (an
- * empty content gets none), then ".\r\n".  @output needs room for
- * SMTP_CLIENT_DATA_ENCODER_MAX_FINISH bytes.  Returns bytes written. */
+ * empty content gets none), then, for DATA, ".\r\n"; nothing for
+ * BINARYMIME.  @output needs room for SMTP_CLIENT_DATA_ENCODER_MAX_FINISH
+ * bytes.  Returns bytes written. */
 gsize smtp_client_data_encoder_finish (SmtpClientDataEncoder *encoder,
                                        guint8                *output);
 

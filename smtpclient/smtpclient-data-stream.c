@@ -26,12 +26,20 @@
 #include "smtpclient-data-stream-private.h"
 
 void
-smtp_client_data_encoder_init (SmtpClientDataEncoder *encoder)
+smtp_client_data_encoder_init_mode (SmtpClientDataEncoder *encoder,
+                                    SmtpClientDataMode     mode)
 {
   g_return_if_fail (encoder != NULL);
 
   memset (encoder, 0, sizeof *encoder);
+  encoder->mode = mode;
   encoder->at_line_start = TRUE;
+}
+
+void
+smtp_client_data_encoder_init (SmtpClientDataEncoder *encoder)
+{
+  smtp_client_data_encoder_init_mode (encoder, SMTP_CLIENT_DATA_MODE_DATA);
 }
 
 /* The first @byte in [@from, @end), or @end if there is none */
@@ -70,6 +78,13 @@ smtp_client_data_encoder_encode (SmtpClientDataEncoder *encoder,
   if (!encoder->has_8bit)
     encoder->has_8bit = smtp_client_data_has_8bit (input, length);
 
+  if (encoder->mode == SMTP_CLIENT_DATA_MODE_BINARY)
+    {
+      memcpy (out, input, length);
+      encoder->bytes_out += length;
+      return length;
+    }
+
   at_line_start = encoder->at_line_start;
 
   /* A CR at the end of the previous chunk: one line break, whether or not
@@ -94,7 +109,7 @@ smtp_client_data_encoder_encode (SmtpClientDataEncoder *encoder,
 
       if (at_line_start)
         {
-          if (*p == '.')
+          if (*p == '.' && encoder->mode == SMTP_CLIENT_DATA_MODE_DATA)
             *out++ = '.';
           at_line_start = FALSE;
         }
@@ -150,14 +165,20 @@ smtp_client_data_encoder_finish (SmtpClientDataEncoder *encoder,
   g_return_val_if_fail (encoder != NULL, 0);
   g_return_val_if_fail (output != NULL, 0);
 
+  if (encoder->mode == SMTP_CLIENT_DATA_MODE_BINARY)
+    return 0;
+
   if (encoder->pending_cr || !encoder->at_line_start)
     {
       *out++ = '\r';
       *out++ = '\n';
     }
-  *out++ = '.';
-  *out++ = '\r';
-  *out++ = '\n';
+  if (encoder->mode == SMTP_CLIENT_DATA_MODE_DATA)
+    {
+      *out++ = '.';
+      *out++ = '\r';
+      *out++ = '\n';
+    }
 
   encoder->pending_cr = FALSE;
   encoder->at_line_start = TRUE;

@@ -104,4 +104,22 @@ typedef enum
   SMTP_CLIENT_DELIVERY_STATE_UNCERTAIN,
 } SmtpClientDeliveryState;
 
+/**
+ * SmtpClientProtocol:
+ * @SMTP_CLIENT_PROTOCOL_SMTP: SMTP (RFC 5321), with its service extensions
+ * @SMTP_CLIENT_PROTOCOL_LMTP: LMTP (RFC 2033): `LHLO` instead of `EHLO`,
+ *   and one reply per recipient after the end of the message; what
+ *   Dovecot and Cyrus take mail for their mailboxes with, usually on a
+ *   Unix domain socket
+ *
+ * The protocol spoken with the server.
+ *
+ * Since: 1.0
+ */
+typedef enum
+{
+  SMTP_CLIENT_PROTOCOL_SMTP,
+  SMTP_CLIENT_PROTOCOL_LMTP,
+} SmtpClientProtocol;
+
 G_END_DECLS

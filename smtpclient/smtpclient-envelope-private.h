@@ -22,6 +22,8 @@ typedef struct
   SmtpClientDsnNotify  dsn_notify;      /* 0: not requested */
   SmtpClientDsnReturn  dsn_return;
   const char          *dsn_envelope_id; /* NULL: none */
+  gboolean             binary_mime;     /* BODY=BINARYMIME (RFC 3030) */
+  gboolean             require_tls;     /* REQUIRETLS (RFC 8689) */
 } SmtpClientEnvelope;
 
 /* Checks an address given by the application: UTF-8, no control
@@ -36,14 +38,17 @@ gboolean smtp_client_envelope_needs_smtputf8 (const SmtpClientEnvelope *envelope
 
 /* Whether @envelope can go to a server that offers @offered (with a SIZE
  * limit of @size_limit, 0 for none): SMTP_CLIENT_ERROR_NOT_SUPPORTED
- * (SMTPUTF8 needed), SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE otherwise. */
+ * (SMTPUTF8, BINARYMIME with CHUNKING, or REQUIRETLS needed),
+ * SMTP_CLIENT_ERROR_MESSAGE_TOO_LARGE otherwise.  The caller leaves
+ * REQUIRETLS out of @offered on a connection that is not TLS, and CHUNKING
+ * when it is not to be used. */
 gboolean smtp_client_envelope_check         (const SmtpClientEnvelope  *envelope,
                                              SmtpClientExtensions       offered,
                                              guint64                    size_limit,
                                              GError                   **error);
 
 /* "MAIL FROM:<from>" and the parameters @offered allows: SIZE, BODY,
- * SMTPUTF8, RET, ENVID.  *@dsn_left_out (may be NULL) is set when DSN
+ * SMTPUTF8, REQUIRETLS, RET, ENVID.  *@dsn_left_out (may be NULL) is set when DSN
  * parameters were asked for but the server does not offer DSN. */
 char    *smtp_client_envelope_build_mail    (const SmtpClientEnvelope *envelope,
                                              SmtpClientExtensions      offered,

@@ -93,6 +93,29 @@ smtp_client_envelope_check (const SmtpClientEnvelope  *envelope,
       return FALSE;
     }
 
+  if (envelope->binary_mime &&
+      (offered & (SMTP_CLIENT_EXTENSION_BINARYMIME | SMTP_CLIENT_EXTENSION_CHUNKING)) !=
+      (SMTP_CLIENT_EXTENSION_BINARYMIME | SMTP_CLIENT_EXTENSION_CHUNKING))
+    {
+      g_set_error_literal (error, SMTP_CLIENT_ERROR,
+                           SMTP_CLIENT_ERROR_NOT_SUPPORTED,
+                           _("The message is to be sent as binary MIME and "
+                             "the server does not offer BINARYMIME with "
+                             "CHUNKING"));
+      return FALSE;
+    }
+
+  if (envelope->require_tls && !(offered & SMTP_CLIENT_EXTENSION_REQUIRETLS))
+    {
+      g_set_error_literal (error, SMTP_CLIENT_ERROR,
+                           SMTP_CLIENT_ERROR_NOT_SUPPORTED,
+                           _("The message requires TLS all the way "
+                             "(REQUIRETLS), and the connection is not "
+                             "encrypted or the server does not offer "
+                             "REQUIRETLS"));
+      return FALSE;
+    }
+
   if ((offered & SMTP_CLIENT_EXTENSION_SIZE) && size_limit > 0 &&
       envelope->size > size_limit)
     {
@@ -160,12 +183,17 @@ smtp_client_envelope_build_mail (const SmtpClientEnvelope *envelope,
 
   /* A content of unknown 8-bitness is declared 8-bit when the server takes
    * it: declaring 7-bit content 8-bit is harmless, the reverse is not */
-  if ((offered & SMTP_CLIENT_EXTENSION_8BITMIME) &&
-      (!envelope->is_7bit || needs_smtputf8))
+  if (envelope->binary_mime && (offered & SMTP_CLIENT_EXTENSION_BINARYMIME))
+    g_string_append (mail, " BODY=BINARYMIME");
+  else if ((offered & SMTP_CLIENT_EXTENSION_8BITMIME) &&
+           (!envelope->is_7bit || needs_smtputf8))
     g_string_append (mail, " BODY=8BITMIME");
 
   if (needs_smtputf8 && (offered & SMTP_CLIENT_EXTENSION_SMTPUTF8))
     g_string_append (mail, " SMTPUTF8");
+
+  if (envelope->require_tls && (offered & SMTP_CLIENT_EXTENSION_REQUIRETLS))
+    g_string_append (mail, " REQUIRETLS");
 
   if (dsn_left_out != NULL)
     *dsn_left_out = FALSE;

@@ -85,6 +85,8 @@ typedef enum
   SMTP_CLIENT_COMMAND_RSET,
   SMTP_CLIENT_COMMAND_NOOP,
   SMTP_CLIENT_COMMAND_QUIT,
+  SMTP_CLIENT_COMMAND_BDAT,         /* a BDAT chunk but the last (whose
+                                     * reply is the end of data's) */
   SMTP_CLIENT_N_COMMANDS
 } SmtpClientCommand;
 

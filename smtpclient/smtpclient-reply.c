@@ -605,6 +605,7 @@ smtp_client_reply_judge (SmtpClientCommand command,
     case SMTP_CLIENT_COMMAND_END:
     case SMTP_CLIENT_COMMAND_RSET:
     case SMTP_CLIENT_COMMAND_NOOP:
+    case SMTP_CLIENT_COMMAND_BDAT:
       return code == 250 ? SMTP_CLIENT_VERDICT_SUCCESS
                          : SMTP_CLIENT_VERDICT_UNEXPECTED;
 
@@ -631,6 +632,7 @@ smtp_client_command_get_name (SmtpClientCommand command)
     [SMTP_CLIENT_COMMAND_RSET] = "RSET",
     [SMTP_CLIENT_COMMAND_NOOP] = "NOOP",
     [SMTP_CLIENT_COMMAND_QUIT] = "QUIT",
+    [SMTP_CLIENT_COMMAND_BDAT] = "BDAT",
   };
 
   g_return_val_if_fail (command < SMTP_CLIENT_N_COMMANDS, "?");

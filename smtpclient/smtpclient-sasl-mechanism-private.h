@@ -28,6 +28,8 @@ G_BEGIN_DECLS
 
 typedef enum
 {
+  MECHANISM_SCRAM_SHA_256_PLUS,
+  MECHANISM_SCRAM_SHA_1_PLUS,
   MECHANISM_SCRAM_SHA_256,
   MECHANISM_SCRAM_SHA_1,
   MECHANISM_CRAM_MD5,
@@ -54,6 +56,10 @@ struct _SmtpClientSasl
   gboolean  awaiting_final;      /* client-final sent */
   guint8    server_signature[MAX_DIGEST_LENGTH];
   gboolean  server_verified;     /* server-final matched server_signature */
+  /* Channel binding (RFC 5929, RFC 9266): the type's name and the TLS
+   * connection's data; NULL when the connection is not TLS */
+  char     *binding_type;
+  GBytes   *binding_data;
 };
 
 /* Shared helpers (smtpclient-sasl.c) */
@@ -76,6 +82,7 @@ gboolean sasl_is_empty_challenge       (const char *challenge);
 
 /* SCRAM (smtpclient-sasl-scram.c) */
 gboolean sasl_is_scram                 (Mechanism   mechanism);
+gboolean sasl_is_scram_plus            (Mechanism   mechanism);
 char    *sasl_scram_client_first       (SmtpClientSasl  *sasl);
 gboolean sasl_scram_step               (SmtpClientSasl  *sasl,
                                         const char      *challenge,

@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Mechanisms: PLAIN (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195), XOAUTH2,
- * OAUTHBEARER (RFC 7628), SCRAM-SHA-1 (RFC 5802), SCRAM-SHA-256 (RFC 7677).
+ * OAUTHBEARER (RFC 7628), SCRAM-SHA-1 (RFC 5802), SCRAM-SHA-256 (RFC 7677)
+ * and their -PLUS forms with channel binding (RFC 5929, RFC 9266).
  * Built on GLib only (GChecksum, GHmac, g_base64_*).  Challenges and
  * responses are exchanged base64-encoded, as they are on the SMTP wire
  * (RFC 4954).
@@ -35,6 +36,10 @@ gboolean        smtp_client_sasl_is_supported (const char *mechanism);
  * PLAIN, LOGIN.  XOAUTH2 and OAUTHBEARER take an access token rather than
  * a password, so they are never chosen automatically. */
 const char     *smtp_client_sasl_choose (const char *const *offered);
+/* The same, preferring SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS when
+ * @can_bind (a TLS connection whose channel binding data is at hand) */
+const char     *smtp_client_sasl_choose_bound (const char *const *offered,
+                                               gboolean           can_bind);
 
 /* @mechanism: one that smtp_client_sasl_is_supported() accepts;
  * @user, @password: UTF-8, non-NULL (for XOAUTH2/OAUTHBEARER the password
@@ -49,6 +54,14 @@ SmtpClientSasl *smtp_client_sasl_new (const char  *mechanism,
                                       guint        port,
                                       GError     **error);
 void            smtp_client_sasl_free (SmtpClientSasl *sasl);
+
+/* The TLS connection's channel binding (@type: "tls-exporter" or
+ * "tls-server-end-point", with its data): a -PLUS mechanism needs it;
+ * with it, the other SCRAM mechanisms say "y" (could bind, the server
+ * offered no -PLUS) */
+void            smtp_client_sasl_set_channel_binding (SmtpClientSasl *sasl,
+                                                      const char     *type,
+                                                      GBytes         *data);
 
 /* The mechanism's canonical (upper-case) name */
 const char     *smtp_client_sasl_get_mechanism (SmtpClientSasl *sasl);

@@ -21,20 +21,43 @@ gboolean
 sasl_is_scram (Mechanism mechanism)
 {
   return mechanism == MECHANISM_SCRAM_SHA_1
-         || mechanism == MECHANISM_SCRAM_SHA_256;
+         || mechanism == MECHANISM_SCRAM_SHA_256
+         || sasl_is_scram_plus (mechanism);
+}
+
+gboolean
+sasl_is_scram_plus (Mechanism mechanism)
+{
+  return mechanism == MECHANISM_SCRAM_SHA_1_PLUS
+         || mechanism == MECHANISM_SCRAM_SHA_256_PLUS;
+}
+
+/* The GS2 header (RFC 5802 §7): "p=<type>,," for a -PLUS mechanism, bound
+ * to the TLS connection; "y,," when the client could bind but the server
+ * offered no -PLUS mechanism (a downgrade the server can then detect);
+ * "n,," without TLS */
+static char *
+scram_gs2_header (SmtpClientSasl *sasl)
+{
+  if (sasl_is_scram_plus (sasl->mechanism))
+    return g_strconcat ("p=", sasl->binding_type, ",,", NULL);
+  if (sasl->binding_data != NULL)
+    return g_strdup ("y,,");
+  return g_strdup ("n,,");
 }
 
 static GChecksumType
 scram_checksum_type (SmtpClientSasl *sasl)
 {
-  return sasl->mechanism == MECHANISM_SCRAM_SHA_1 ? G_CHECKSUM_SHA1
-                                                  : G_CHECKSUM_SHA256;
+  return sasl->mechanism == MECHANISM_SCRAM_SHA_1 ||
+         sasl->mechanism == MECHANISM_SCRAM_SHA_1_PLUS ? G_CHECKSUM_SHA1
+                                                       : G_CHECKSUM_SHA256;
 }
 
 static gsize
 scram_digest_length (SmtpClientSasl *sasl)
 {
-  return sasl->mechanism == MECHANISM_SCRAM_SHA_1 ? 20 : 32;
+  return scram_checksum_type (sasl) == G_CHECKSUM_SHA1 ? 20 : 32;
 }
 
 static void
@@ -112,12 +135,13 @@ constant_time_equal (const guint8 *a,
   return difference == 0;
 }
 
-/* The client-first-message, "n,," gs2-header and client-first-bare,
- * created on first use */
+/* The client-first-message, the GS2 header and client-first-bare (this
+ * one created on first use) */
 char *
 sasl_scram_client_first (SmtpClientSasl *sasl)
 {
   g_autofree char *message = NULL;
+  g_autofree char *gs2 = NULL;
 
   if (sasl->client_first_bare == NULL)
     {
@@ -140,7 +164,8 @@ sasl_scram_client_first (SmtpClientSasl *sasl)
       sasl->client_first_bare = g_string_free (bare, FALSE);
     }
 
-  message = g_strconcat ("n,,", sasl->client_first_bare, NULL);
+  gs2 = scram_gs2_header (sasl);
+  message = g_strconcat (gs2, sasl->client_first_bare, NULL);
   return sasl_encode_base64 (message, strlen (message));
 }
 
@@ -290,9 +315,29 @@ scram_step_server_first (SmtpClientSasl  *sasl,
       return FALSE;
     }
 
-  /* client-final-message-without-proof: channel binding "biws" is the
-   * base64 of the gs2-header "n,," (no channel binding) */
-  client_final = g_string_new ("c=biws,r=");
+  /* client-final-message-without-proof: "c=" is the base64 of the GS2
+   * header, followed for -PLUS by the connection's channel binding data
+   * (so a man in the middle, with its own TLS connection to the server,
+   * cannot relay the exchange) */
+  {
+    g_autofree char *gs2 = scram_gs2_header (sasl);
+    GByteArray *binding = g_byte_array_new ();
+    g_autofree char *encoded = NULL;
+
+    g_byte_array_append (binding, (const guint8 *) gs2, strlen (gs2));
+    if (sasl_is_scram_plus (sasl->mechanism))
+      {
+        gsize size = 0;
+        const guint8 *data = g_bytes_get_data (sasl->binding_data, &size);
+
+        g_byte_array_append (binding, data, size);
+      }
+    encoded = g_base64_encode (binding->data, binding->len);
+    g_byte_array_unref (binding);
+    client_final = g_string_new ("c=");
+    g_string_append (client_final, encoded);
+    g_string_append (client_final, ",r=");
+  }
   g_string_append_len (client_final, nonce, (gssize) nonce_length);
 
   auth_message = g_strconcat (sasl->client_first_bare, ",", server_first,

@@ -32,6 +32,8 @@ static const struct
   const char *name;
   gboolean    uses_password;
 } mechanisms[] = {
+  [MECHANISM_SCRAM_SHA_256_PLUS] = { "SCRAM-SHA-256-PLUS", TRUE },
+  [MECHANISM_SCRAM_SHA_1_PLUS] = { "SCRAM-SHA-1-PLUS", TRUE },
   [MECHANISM_SCRAM_SHA_256] = { "SCRAM-SHA-256", TRUE },
   [MECHANISM_SCRAM_SHA_1] = { "SCRAM-SHA-1", TRUE },
   [MECHANISM_CRAM_MD5] = { "CRAM-MD5", TRUE },
@@ -266,6 +268,13 @@ smtp_client_sasl_is_supported (const char *mechanism)
 const char *
 smtp_client_sasl_choose (const char *const *offered)
 {
+  return smtp_client_sasl_choose_bound (offered, FALSE);
+}
+
+const char *
+smtp_client_sasl_choose_bound (const char *const *offered,
+                               gboolean           can_bind)
+{
   gsize i;
 
   if (offered == NULL)
@@ -275,7 +284,8 @@ smtp_client_sasl_choose (const char *const *offered)
     {
       gsize j;
 
-      if (!mechanisms[i].uses_password)
+      if (!mechanisms[i].uses_password ||
+          (sasl_is_scram_plus ((Mechanism) i) && !can_bind))
         continue;
 
       for (j = 0; offered[j] != NULL; j++)
@@ -366,8 +376,24 @@ smtp_client_sasl_free (SmtpClientSasl *sasl)
   g_free (sasl->host);
   smtp_client_secret_free (sasl->nonce);
   smtp_client_secret_free (sasl->client_first_bare);
+  g_free (sasl->binding_type);
+  g_clear_pointer (&sasl->binding_data, g_bytes_unref);
   smtp_client_secret_wipe (sasl, sizeof *sasl);
   g_free (sasl);
+}
+
+void
+smtp_client_sasl_set_channel_binding (SmtpClientSasl *sasl,
+                                      const char     *type,
+                                      GBytes         *data)
+{
+  g_return_if_fail (sasl != NULL);
+  g_return_if_fail (type != NULL && data != NULL);
+
+  g_free (sasl->binding_type);
+  sasl->binding_type = g_strdup (type);
+  g_clear_pointer (&sasl->binding_data, g_bytes_unref);
+  sasl->binding_data = g_bytes_ref (data);
 }
 
 const char *
@@ -495,6 +521,8 @@ smtp_client_sasl_get_initial_response (SmtpClientSasl *sasl)
       return sasl_oauthbearer_initial_response (sasl);
     case MECHANISM_SCRAM_SHA_1:
     case MECHANISM_SCRAM_SHA_256:
+    case MECHANISM_SCRAM_SHA_1_PLUS:
+    case MECHANISM_SCRAM_SHA_256_PLUS:
       return sasl_scram_client_first (sasl);
     case MECHANISM_LOGIN:
     case MECHANISM_CRAM_MD5:
@@ -566,6 +594,8 @@ smtp_client_sasl_step (SmtpClientSasl  *sasl,
       break;
     case MECHANISM_SCRAM_SHA_1:
     case MECHANISM_SCRAM_SHA_256:
+    case MECHANISM_SCRAM_SHA_1_PLUS:
+    case MECHANISM_SCRAM_SHA_256_PLUS:
       ok = sasl_scram_step (sasl, challenge, response, error);
       break;
     }

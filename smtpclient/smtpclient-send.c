@@ -81,7 +81,7 @@ normalise_fingerprint (const char *text)
 }
 
 static gboolean
-on_accept_certificate (SmtpClientTask       *task,
+on_accept_certificate (GObject              *task_or_session,
                        GTlsCertificate      *certificate,
                        GTlsCertificateFlags  errors,
                        gpointer              user_data)
@@ -232,15 +232,60 @@ G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SecretString, free_password, NULL)
 /* Set the password without a copy that GLib frees unwiped (g_object_set()
  * collects the string into a GValue of its own) */
 static void
-set_password (SmtpClientTask *task,
-              const char     *password)
+set_password (GObject    *target,
+              const char *password)
 {
   GValue value = G_VALUE_INIT;
 
   g_value_init (&value, G_TYPE_STRING);
   g_value_set_static_string (&value, password);
-  g_object_set_property (G_OBJECT (task), "auth-password", &value);
+  g_object_set_property (target, "auth-password", &value);
   g_value_unset (&value);
+}
+
+typedef struct
+{
+  GMainLoop         *loop;
+  SmtpClientSession *session;
+  GError            *error;
+} Discovery;
+
+static void
+on_discovered (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Discovery *discovery = user_data;
+
+  discovery->session = smtp_client_session_new_for_domain_finish (result,
+                                                                  &discovery->error);
+  g_main_loop_quit (discovery->loop);
+}
+
+/* The submission server of @domain, from its SRV records */
+static SmtpClientSession *
+discover (const char  *domain,
+          GError     **error)
+{
+  Discovery discovery = { g_main_loop_new (NULL, FALSE), NULL, NULL };
+
+  smtp_client_session_new_for_domain_async (domain, NULL, on_discovered,
+                                            &discovery);
+  g_main_loop_run (discovery.loop);
+  g_main_loop_unref (discovery.loop);
+  if (discovery.error != NULL)
+    g_propagate_error (error, discovery.error);
+
+  return discovery.session;
+}
+
+static void
+on_session_closed (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  smtp_client_session_close_finish (SMTP_CLIENT_SESSION (source), result, NULL);
+  g_main_loop_quit (user_data);
 }
 
 /* sendmail's spellings: "-oi" is one option (ignored, as "-i" is: a lone
@@ -287,6 +332,11 @@ main (int    argc,
   g_auto(SecretString) password = NULL;
   int max_retries = -1;
   gboolean ignored = FALSE;
+  gboolean lmtp = FALSE;
+  gboolean require_tls = FALSE;
+  g_autofree char *domain = NULL;
+  g_autoptr(SmtpClientSession) session = NULL;
+  GObject *target;
   SmtpClientSecurity security = SMTP_CLIENT_SECURITY_NONE;
   SendState state = { 0 };
   const GOptionEntry entries[] = {
@@ -328,6 +378,16 @@ main (int    argc,
     { "read-recipients", 't', 0, G_OPTION_ARG_NONE, &read_recipients,
       N_("Also send to the addresses in the message’s To, Cc and Bcc "
          "fields, and remove the Bcc field"), NULL },
+    { "lmtp", 0, 0, G_OPTION_ARG_NONE, &lmtp,
+      N_("Speak LMTP (RFC 2033) instead of SMTP, e.g. to Dovecot; --server "
+         "may be the path of a Unix domain socket"), NULL },
+    { "require-tls", 0, 0, G_OPTION_ARG_NONE, &require_tls,
+      N_("Require TLS all the way to the recipients (REQUIRETLS, RFC 8689); "
+         "fail if the server cannot promise it"), NULL },
+    { "discover", 0, 0, G_OPTION_ARG_STRING, &domain,
+      N_("Find the submission server of DOMAIN from its SRV records "
+         "(RFC 6186) instead of --server, --port and --security"),
+      N_("DOMAIN") },
     { "max-retries", 0, 0, G_OPTION_ARG_INT, &max_retries,
       N_("Try again this many times after a transient failure that left "
          "the message unsent (default: 2)"), N_("N") },
@@ -404,19 +464,53 @@ main (int    argc,
 
   task = smtp_client_task_new ();
   g_object_set (task,
-                "server", server != NULL ? server : "localhost",
-                "port", (guint) port,
-                "security", security,
-                "timeout", (guint) timeout,
                 "transaction-log", print_log,
                 "debug", debug ? 1u : 0u,
+                "require-tls", require_tls,
                 NULL);
+
+  /* The connection settings go to the task, or with --discover to the
+   * session made for the domain (same property names) */
+  if (domain != NULL)
+    {
+      if (server != NULL || port != 0 || security_name != NULL)
+        {
+          g_printerr ("smtpclient-send: %s\n",
+                      _("--discover finds the server, its port and its "
+                        "security: give none of --server, --port and "
+                        "--security with it"));
+          return EXIT_USAGE;
+        }
+      session = discover (domain, &error);
+      if (session == NULL)
+        {
+          g_printerr ("smtpclient-send: %s\n", error->message);
+          return g_error_matches (error, SMTP_CLIENT_ERROR,
+                                  SMTP_CLIENT_ERROR_CONFIGURE)
+                 ? EXIT_USAGE : EXIT_NETWORK;
+        }
+      g_object_set (task, "session", session, NULL);
+      target = G_OBJECT (session);
+    }
+  else
+    {
+      g_object_set (task,
+                    "server", server != NULL ? server : "localhost",
+                    "port", (guint) port,
+                    "security", security,
+                    NULL);
+      target = G_OBJECT (task);
+    }
+
+  g_object_set (target, "timeout", (guint) timeout, NULL);
+  if (lmtp)
+    g_object_set (target, "protocol", SMTP_CLIENT_PROTOCOL_LMTP, NULL);
   if (from != NULL)
     g_object_set (task, "from", from, NULL);
   if (helo != NULL)
-    g_object_set (task, "my-hostname", helo, NULL);
+    g_object_set (target, "my-hostname", helo, NULL);
   if (max_retries >= 0)
-    g_object_set (task, "max-retries", (guint) max_retries, NULL);
+    g_object_set (target, "max-retries", (guint) max_retries, NULL);
   if (debug)
     {
       /* Standard error, never mixed into what a script reads */
@@ -434,7 +528,8 @@ main (int    argc,
           g_printerr ("smtpclient-send: %s\n", error->message);
           return EXIT_USAGE;
         }
-      g_object_set (task, "bind-address", address, "bind-port", bind_port, NULL);
+      g_object_set (target, "bind-address", address, "bind-port", bind_port,
+                    NULL);
     }
 
   if (password_file != NULL)
@@ -455,11 +550,11 @@ main (int    argc,
 
   if (user != NULL)
     {
-      g_object_set (task, "auth-user", user, NULL);
-      set_password (task, password);
+      g_object_set (target, "auth-user", user, NULL);
+      set_password (target, password);
     }
   if (auth != NULL)
-    g_object_set (task, "auth-mechanism", auth, NULL);
+    g_object_set (target, "auth-mechanism", auth, NULL);
 
   if (ca_file != NULL)
     {
@@ -470,7 +565,7 @@ main (int    argc,
           g_printerr ("smtpclient-send: --ca-file: %s\n", error->message);
           return EXIT_USAGE;
         }
-      g_object_set (task, "tls-database", database, NULL);
+      g_object_set (target, "tls-database", database, NULL);
     }
 
   if (fingerprint != NULL)
@@ -487,6 +582,9 @@ main (int    argc,
     }
   g_signal_connect (task, "accept-certificate",
                     G_CALLBACK (on_accept_certificate), &state);
+  if (session != NULL)
+    g_signal_connect (session, "accept-certificate",
+                      G_CALLBACK (on_accept_certificate), &state);
 
   if (read_recipients)
     {
@@ -546,6 +644,13 @@ main (int    argc,
   state.status = EXIT_NETWORK;
   smtp_client_task_send_async (task, NULL, on_sent, &state);
   g_main_loop_run (loop);
+
+  /* The discovered server's connection: QUIT */
+  if (session != NULL)
+    {
+      smtp_client_session_close_async (session, NULL, on_session_closed, loop);
+      g_main_loop_run (loop);
+    }
 
   g_free (state.fingerprint);
 

@@ -25,6 +25,11 @@ typedef void (*SmtpClientDeliveredFunc) (SmtpClientTransaction *transaction,
 /* The session's connection settings (transfer full) */
 SmtpClientSettings *smtp_client_session_dup_settings (SmtpClientSession *session);
 
+/* The name the servers' certificates must match, when it is not the
+ * server's own (SRV discovery) */
+void                smtp_client_session_set_tls_name (SmtpClientSession *session,
+                                                      const char        *name);
+
 /* A private session for one task: one connection, no RSET after a
  * failure (QUIT instead), the task's own @settings */
 SmtpClientSession *smtp_client_session_new_one_shot (SmtpClientSettings *settings);

@@ -104,6 +104,18 @@ smtp_client_session_new_one_shot (SmtpClientSettings *settings)
   return self;
 }
 
+void
+smtp_client_session_set_tls_name (SmtpClientSession *self,
+                                  const char        *name)
+{
+  SmtpClientSettings *copy = smtp_client_settings_copy (self->settings);
+
+  g_free (copy->tls_name);
+  copy->tls_name = g_strdup (name);
+  smtp_client_settings_unref (self->settings);
+  self->settings = copy;
+}
+
 SmtpClientSettings *
 smtp_client_session_dup_settings (SmtpClientSession *self)
 {

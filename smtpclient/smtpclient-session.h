@@ -23,6 +23,16 @@ SMTP_CLIENT_AVAILABLE_IN_ALL
 SmtpClientSession *smtp_client_session_new          (void);
 
 SMTP_CLIENT_AVAILABLE_IN_ALL
+void               smtp_client_session_new_for_domain_async  (const char          *domain,
+                                                              GCancellable        *cancellable,
+                                                              GAsyncReadyCallback  callback,
+                                                              gpointer             user_data);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
+SmtpClientSession *smtp_client_session_new_for_domain_finish (GAsyncResult        *result,
+                                                              GError             **error);
+
+SMTP_CLIENT_AVAILABLE_IN_ALL
 GVariant          *smtp_client_session_get_statistics (SmtpClientSession *session);
 
 SMTP_CLIENT_AVAILABLE_IN_ALL

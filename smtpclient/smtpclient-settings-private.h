@@ -33,6 +33,11 @@ typedef struct
   GProxyResolver     *proxy_resolver;
   guint               max_retries;
   guint               retry_delay;    /* milliseconds */
+  SmtpClientProtocol  protocol;
+  gboolean            chunking;       /* BDAT when offered */
+  /* Not a property: the name the server's certificate must match when it
+   * is not the server's (SRV discovery, RFC 6186 §6); NULL: the server */
+  char               *tls_name;
 } SmtpClientSettings;
 
 SmtpClientSettings *smtp_client_settings_new   (void);
@@ -40,6 +45,8 @@ SmtpClientSettings *smtp_client_settings_ref   (SmtpClientSettings *settings);
 SmtpClientSettings *smtp_client_settings_copy  (const SmtpClientSettings *settings);
 void                smtp_client_settings_unref (SmtpClientSettings *settings);
 guint               smtp_client_settings_get_port (const SmtpClientSettings *settings);
+/* TRUE when the server is an absolute path: a Unix domain socket */
+gboolean            smtp_client_settings_is_unix_socket (const SmtpClientSettings *settings);
 /* Checks what can be checked before connecting (mechanism known, user with
  * password, no credentials over plain TCP unless allowed). */
 gboolean            smtp_client_settings_validate (const SmtpClientSettings  *settings,
@@ -67,6 +74,8 @@ typedef enum
   SETTINGS_PROP_PROXY_RESOLVER,
   SETTINGS_PROP_MAX_RETRIES,
   SETTINGS_PROP_RETRY_DELAY,
+  SETTINGS_PROP_PROTOCOL,
+  SETTINGS_PROP_CHUNKING,
   N_SETTINGS_PROPS
 } SmtpClientSettingsProp;
 

@@ -25,6 +25,8 @@ smtp_client_settings_new (void)
   settings->security = SMTP_CLIENT_SECURITY_NONE;
   settings->max_retries = 2;
   settings->retry_delay = 1000;
+  settings->protocol = SMTP_CLIENT_PROTOCOL_SMTP;
+  settings->chunking = TRUE;
 
   return settings;
 }
@@ -51,6 +53,7 @@ smtp_client_settings_unref (SmtpClientSettings *settings)
   g_clear_object (&settings->tls_database);
   g_clear_object (&settings->tls_certificate);
   g_clear_object (&settings->proxy_resolver);
+  g_free (settings->tls_name);
   g_free (settings);
 }
 
@@ -61,6 +64,12 @@ smtp_client_settings_get_port (const SmtpClientSettings *settings)
     return settings->port;
 
   return settings->security == SMTP_CLIENT_SECURITY_TLS ? 465 : 25;
+}
+
+gboolean
+smtp_client_settings_is_unix_socket (const SmtpClientSettings *settings)
+{
+  return settings->server != NULL && g_path_is_absolute (settings->server);
 }
 
 static gboolean
@@ -122,6 +131,14 @@ smtp_client_settings_validate (const SmtpClientSettings  *settings,
       return FALSE;
     }
 
+  if (smtp_client_settings_is_unix_socket (settings) &&
+      settings->security != SMTP_CLIENT_SECURITY_NONE)
+    {
+      g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
+                           _("TLS is not supported over a Unix domain socket"));
+      return FALSE;
+    }
+
   if (settings->auth_user != NULL && settings->auth_password == NULL)
     {
       g_set_error_literal (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_CONFIGURE,
@@ -174,6 +191,9 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
   g_set_object (&copy->proxy_resolver, settings->proxy_resolver);
   copy->max_retries = settings->max_retries;
   copy->retry_delay = settings->retry_delay;
+  copy->protocol = settings->protocol;
+  copy->chunking = settings->chunking;
+  copy->tls_name = g_strdup (settings->tls_name);
 
   return copy;
 }
@@ -189,7 +209,11 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  *
  * The SMTP server to connect to: a host name, or an IPv4 or IPv6
  * address (the seed's `Server`).  With a TLS security mode it is also the
- * name the server's certificate must match.
+ * name the server's certificate must match.  An absolute path is a Unix
+ * domain socket (where LMTP servers usually listen, see
+ * [property@SmtpClient.Task:protocol]); [property@SmtpClient.Task:port] is
+ * ignored then, and the security mode must be
+ * %SMTP_CLIENT_SECURITY_NONE.
  *
  * Since: 1.0
  */
@@ -501,6 +525,55 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  */
 
 /**
+ * SmtpClientTask:protocol:
+ *
+ * The protocol: SMTP, or LMTP (RFC 2033) to hand mail to a mailbox server
+ * such as Dovecot or Cyrus: `LHLO` instead of `EHLO` (with no `HELO` to
+ * fall back to), and after the end of the message one reply per accepted
+ * recipient, judged like refusals of `RCPT` (see
+ * [property@SmtpClient.Task:allow-refused-recipients]).  LMTP servers
+ * usually listen on a Unix domain socket: set
+ * [property@SmtpClient.Task:server] to its absolute path.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientTask:chunking:
+ *
+ * When the server offers `CHUNKING` (RFC 3030), send the message with
+ * `BDAT` (in chunks, pipelined when the server offers `PIPELINING`)
+ * instead of `DATA`: no dot-stuffing, and no waiting for a `354`.  Set it
+ * to %FALSE to always use `DATA`.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:protocol:
+ *
+ * The protocol of the session's connections: SMTP, or LMTP (see
+ * [property@SmtpClient.Task:protocol]).
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
+ * SmtpClientSession:chunking:
+ *
+ * Whether the session's connections send messages with `BDAT` when the
+ * server offers `CHUNKING` (see [property@SmtpClient.Task:chunking]).
+ *
+ * It applies to every connection of the session; the tasks'
+ * own connection settings are ignored.
+ *
+ * Since: 1.0
+ */
+
+/**
  * SmtpClientTask:max-retries:
  *
  * How many times a delivery is tried again, on a fresh connection, after
@@ -593,6 +666,11 @@ smtp_client_settings_install_properties (GObjectClass  *klass,
     g_param_spec_uint ("max-retries", NULL, NULL, 0, 100, 2, flags);
   pspecs[SETTINGS_PROP_RETRY_DELAY] =
     g_param_spec_uint ("retry-delay", NULL, NULL, 0, 3600 * 1000, 1000, flags);
+  pspecs[SETTINGS_PROP_PROTOCOL] =
+    g_param_spec_enum ("protocol", NULL, NULL, SMTP_CLIENT_TYPE_PROTOCOL,
+                       SMTP_CLIENT_PROTOCOL_SMTP, flags);
+  pspecs[SETTINGS_PROP_CHUNKING] =
+    g_param_spec_boolean ("chunking", NULL, NULL, TRUE, flags);
 
   for (guint i = 0; i < N_SETTINGS_PROPS; i++)
     g_object_class_install_property (klass, first_prop_id + i, pspecs[i]);
@@ -629,7 +707,11 @@ smtp_client_settings_set_property (SmtpClientSettings *settings,
   switch ((SmtpClientSettingsProp) index)
     {
     case SETTINGS_PROP_SERVER:
-      return replace_string (&settings->server, g_value_get_string (value));
+      if (!replace_string (&settings->server, g_value_get_string (value)))
+        return FALSE;
+      /* A name found by discovery was the old server's */
+      g_clear_pointer (&settings->tls_name, g_free);
+      return TRUE;
     case SETTINGS_PROP_PORT:
       return replace_uint (&settings->port, g_value_get_uint (value));
     case SETTINGS_PROP_TIMEOUT:
@@ -665,6 +747,11 @@ smtp_client_settings_set_property (SmtpClientSettings *settings,
       return replace_uint (&settings->max_retries, g_value_get_uint (value));
     case SETTINGS_PROP_RETRY_DELAY:
       return replace_uint (&settings->retry_delay, g_value_get_uint (value));
+    case SETTINGS_PROP_PROTOCOL:
+      return replace_uint (&settings->protocol, g_value_get_enum (value));
+    case SETTINGS_PROP_CHUNKING:
+      return replace_uint ((guint *) &settings->chunking,
+                           g_value_get_boolean (value));
     case N_SETTINGS_PROPS:
     default:
       g_assert_not_reached ();
@@ -725,6 +812,12 @@ smtp_client_settings_get_property (const SmtpClientSettings *settings,
       break;
     case SETTINGS_PROP_RETRY_DELAY:
       g_value_set_uint (value, settings->retry_delay);
+      break;
+    case SETTINGS_PROP_PROTOCOL:
+      g_value_set_enum (value, settings->protocol);
+      break;
+    case SETTINGS_PROP_CHUNKING:
+      g_value_set_boolean (value, settings->chunking);
       break;
     case N_SETTINGS_PROPS:
     default:

@@ -492,6 +492,8 @@ new_transaction (SmtpClientTask *self)
   transaction->recipients = g_strdupv (self->to);
   transaction->n_recipients = self->to != NULL ? g_strv_length (self->to) : 0;
   transaction->allow_refused_recipients = self->allow_refused_recipients;
+  transaction->binary_mime = self->binary_mime;
+  transaction->require_tls = self->require_tls;
   transaction->dsn_notify = self->dsn_notify;
   transaction->dsn_return = self->dsn_return;
   transaction->dsn_envelope_id = g_strdup (self->dsn_envelope_id);

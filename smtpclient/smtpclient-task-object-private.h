@@ -35,6 +35,8 @@ struct _SmtpClientTask
   GInputStream            *input_stream;
   gboolean                 transaction_log;
   gboolean                 allow_refused_recipients;
+  gboolean                 binary_mime;
+  gboolean                 require_tls;
   SmtpClientDsnNotify      dsn_notify;
   SmtpClientDsnReturn      dsn_return;
   char                    *dsn_envelope_id;
@@ -68,6 +70,8 @@ enum {
   PROP_INPUT_STREAM,
   PROP_TRANSACTION_LOG,
   PROP_ALLOW_REFUSED_RECIPIENTS,
+  PROP_BINARY_MIME,
+  PROP_REQUIRE_TLS,
   PROP_DSN_NOTIFY,
   PROP_DSN_RETURN,
   PROP_DSN_ENVELOPE_ID,

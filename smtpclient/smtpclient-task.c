@@ -353,6 +353,12 @@ smtp_client_task_get_property (GObject    *object,
     case PROP_ALLOW_REFUSED_RECIPIENTS:
       g_value_set_boolean (value, self->allow_refused_recipients);
       break;
+    case PROP_BINARY_MIME:
+      g_value_set_boolean (value, self->binary_mime);
+      break;
+    case PROP_REQUIRE_TLS:
+      g_value_set_boolean (value, self->require_tls);
+      break;
     case PROP_DSN_NOTIFY:
       g_value_set_flags (value, self->dsn_notify);
       break;
@@ -479,6 +485,20 @@ smtp_client_task_set_property (GObject      *object,
       if (self->allow_refused_recipients != g_value_get_boolean (value))
         {
           self->allow_refused_recipients = g_value_get_boolean (value);
+          changed = TRUE;
+        }
+      break;
+    case PROP_BINARY_MIME:
+      if (self->binary_mime != g_value_get_boolean (value))
+        {
+          self->binary_mime = g_value_get_boolean (value);
+          changed = TRUE;
+        }
+      break;
+    case PROP_REQUIRE_TLS:
+      if (self->require_tls != g_value_get_boolean (value))
+        {
+          self->require_tls = g_value_get_boolean (value);
           changed = TRUE;
         }
       break;
@@ -679,6 +699,37 @@ smtp_client_task_class_init (SmtpClientTaskClass *klass)
    */
   smtp_client_task_properties[PROP_ALLOW_REFUSED_RECIPIENTS] =
     g_param_spec_boolean ("allow-refused-recipients", NULL, NULL, FALSE, flags);
+
+  /**
+   * SmtpClientTask:binary-mime:
+   *
+   * Send the content byte for byte, as `BODY=BINARYMIME` with `BDAT`
+   * (RFC 3030): no line ends are changed, any byte may appear, lines may
+   * be of any length.  For MIME messages with binary parts.  A server that
+   * does not offer `BINARYMIME` and `CHUNKING` fails the task with
+   * %SMTP_CLIENT_ERROR_NOT_SUPPORTED before `MAIL` (nothing is sent).
+   * With it, `BDAT` is used even when [property@SmtpClient.Task:chunking]
+   * is %FALSE.
+   *
+   * Since: 1.0
+   */
+  smtp_client_task_properties[PROP_BINARY_MIME] =
+    g_param_spec_boolean ("binary-mime", NULL, NULL, FALSE, flags);
+
+  /**
+   * SmtpClientTask:require-tls:
+   *
+   * Ask that the message travel over TLS all the way to its recipients
+   * (RFC 8689): `MAIL FROM` carries `REQUIRETLS`, and every server on the
+   * way must keep to it or return the message.  The task fails with
+   * %SMTP_CLIENT_ERROR_NOT_SUPPORTED before `MAIL` (nothing is sent)
+   * unless the connection is encrypted and the server offers
+   * `REQUIRETLS`.
+   *
+   * Since: 1.0
+   */
+  smtp_client_task_properties[PROP_REQUIRE_TLS] =
+    g_param_spec_boolean ("require-tls", NULL, NULL, FALSE, flags);
 
   /**
    * SmtpClientTask:dsn-notify:

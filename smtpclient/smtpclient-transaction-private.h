@@ -53,6 +53,8 @@ typedef struct
   guint64                          content_size;    /* 0 when unknown */
   gboolean                         content_is_7bit; /* known 7-bit */
   gboolean                         allow_refused_recipients;
+  gboolean                         binary_mime;     /* BDAT, as it is */
+  gboolean                         require_tls;     /* REQUIRETLS */
   SmtpClientDsnNotify              dsn_notify;
   SmtpClientDsnReturn              dsn_return;
   char                            *dsn_envelope_id;

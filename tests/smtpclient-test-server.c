@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "smtpclient-test-server.h"
+#include "smtpclient-test-server-private.h"
 #include "smtpclient-test-certs.h"
 #include "smtpclient-test-utils.h"
 
@@ -47,52 +48,6 @@ typedef struct
   guint          number;   /* SLONG, SLEEP */
   guint          line;     /* in the script, for messages */
 } Directive;
-
-typedef struct
-{
-  guint       index;
-  GByteArray *received;
-  GPtrArray  *commands;    /* of char* */
-  gboolean    done;
-  GSocket    *socket;      /* while playing, to stop it */
-} Record;
-
-struct _SmtpTestScriptServer
-{
-  GPtrArray       *parts;      /* of GPtrArray of Directive */
-  GThread         *thread;
-  GMainContext    *context;
-  GMainLoop       *loop;
-  GSocketService  *service;
-  guint            port;
-
-  GMutex           mutex;
-  GCond            cond;
-  GPtrArray       *records;    /* of Record*, in the order of accept */
-  GPtrArray       *messages;   /* of GBytes */
-  GArray          *mail_times; /* of gint64: MAIL commands SERVE got */
-  guint            served;     /* messages SERVE accepted, all connections */
-  gint64           throttle_until;  /* SERVE THROTTLE: monotonic, 0 not yet */
-  char            *failure;
-  guint            active;     /* connections being played */
-  gboolean         stopping;
-  gboolean         listening;
-};
-
-typedef struct
-{
-  SmtpTestScriptServer *server;
-  Record               *record;
-  GSocket              *socket;
-  GIOStream            *stream;     /* the connection, or TLS on it */
-  GIOStream            *base;
-  GByteArray           *buffer;     /* read, not taken yet from "taken" on */
-  gsize                 taken;
-  gboolean              eof;        /* the client closed (or reset) */
-  gboolean              timed_out;  /* it said nothing for too long */
-  gboolean              closed;     /* we closed */
-  gboolean              is_tls;
-} Peer;
 
 /* ---------------------------------------------------------------------- */
 /* The script */
@@ -229,13 +184,7 @@ unescape (const char *text)
 /* ---------------------------------------------------------------------- */
 /* A connection's I/O: blocking, every wait bounded by the socket timeout */
 
-static void
-peer_fail (Peer       *peer,
-           guint       line,
-           const char *format,
-           ...) G_GNUC_PRINTF (3, 4);
-
-static void
+void
 peer_fail (Peer       *peer,
            guint       line,
            const char *format,
@@ -259,7 +208,7 @@ peer_fail (Peer       *peer,
 }
 
 /* Receive once more; FALSE at the end, on an error or a time-out */
-static gboolean
+gboolean
 peer_receive (Peer *peer)
 {
   g_autoptr(GError) error = NULL;
@@ -290,7 +239,7 @@ peer_receive (Peer *peer)
 }
 
 /* The next line, without its CR LF; NULL at the end or on a time-out */
-static char *
+char *
 peer_read_line (Peer *peer)
 {
   for (;;)
@@ -335,7 +284,7 @@ peer_read_line (Peer *peer)
  * is not worth keeping) */
 #define MAX_COMMANDS 1000
 
-static void
+void
 peer_note_command (Peer       *peer,
                    const char *line)
 {
@@ -360,7 +309,7 @@ peer_drain (Peer *peer)
     }
 }
 
-static gboolean
+gboolean
 peer_send (Peer         *peer,
            const guint8 *data,
            gsize         length)
@@ -374,7 +323,7 @@ peer_send (Peer         *peer,
                                     data, length, NULL, NULL, NULL);
 }
 
-static gboolean
+gboolean
 peer_send_line (Peer       *peer,
                 const char *text)
 {
@@ -383,7 +332,7 @@ peer_send_line (Peer       *peer,
   return peer_send (peer, (const guint8 *) line, strlen (line));
 }
 
-static void
+void
 peer_close (Peer     *peer,
             gboolean  reset)
 {
@@ -404,7 +353,7 @@ peer_close (Peer     *peer,
 
 /* Message content through the line ".", dot-stuffing undone; NULL when
  * it did not end */
-static GBytes *
+GBytes *
 peer_read_content (Peer *peer)
 {
   GByteArray *content = g_byte_array_new ();
@@ -428,7 +377,7 @@ peer_read_content (Peer *peer)
     }
 }
 
-static void
+void
 peer_keep_message (Peer   *peer,
                    GBytes *content)
 {
@@ -437,7 +386,7 @@ peer_keep_message (Peer   *peer,
   g_mutex_unlock (&peer->server->mutex);
 }
 
-static gboolean
+gboolean
 peer_start_tls (Peer  *peer,
                 guint  line)
 {
@@ -464,245 +413,6 @@ peer_start_tls (Peer  *peer,
   peer->stream = tls;
   peer->is_tls = TRUE;
   return TRUE;
-}
-
-/* ---------------------------------------------------------------------- */
-/* SERVE: a well-behaved server from here on */
-
-/* AUTH LOGIN or PLAIN, any credentials */
-static gboolean
-serve_auth (Peer       *peer,
-            const char *line)
-{
-  g_autofree char *upper = g_ascii_strup (line, -1);
-
-  if (g_str_has_prefix (upper, "AUTH PLAIN "))
-    return peer_send_line (peer, "235 2.7.0 ok");
-
-  if (g_str_equal (upper, "AUTH PLAIN"))
-    {
-      g_autofree char *response = NULL;
-
-      peer_send_line (peer, "334 ");
-      response = peer_read_line (peer);
-      return response != NULL && peer_send_line (peer, "235 2.7.0 ok");
-    }
-
-  if (g_str_has_prefix (upper, "AUTH LOGIN"))
-    {
-      g_autofree char *user = NULL;
-      g_autofree char *password = NULL;
-
-      if (!g_str_has_prefix (upper, "AUTH LOGIN "))
-        {
-          peer_send_line (peer, "334 VXNlcm5hbWU6");
-          user = peer_read_line (peer);
-          if (user == NULL)
-            return FALSE;
-        }
-      peer_send_line (peer, "334 UGFzc3dvcmQ6");
-      password = peer_read_line (peer);
-      return password != NULL && peer_send_line (peer, "235 2.7.0 ok");
-    }
-
-  return peer_send_line (peer, "504 5.5.4 unknown mechanism");
-}
-
-/* The number after "KEY=" in @flags, 0 if absent; *@second, if given,
- * the number after a ':' that follows it */
-static guint
-serve_option (const char *flags,
-              const char *key,
-              guint      *second)
-{
-  g_autofree char *prefix = g_strconcat (key, "=", NULL);
-  const char *found = strstr (flags, prefix);
-  char *end;
-  guint value;
-
-  if (second != NULL)
-    *second = 0;
-  if (found == NULL)
-    return 0;
-
-  value = (guint) g_ascii_strtoull (found + strlen (prefix), &end, 10);
-  if (second != NULL && *end == ':')
-    *second = (guint) g_ascii_strtoull (end + 1, NULL, 10);
-
-  return value;
-}
-
-/* SERVE THROTTLE=k:ms: once k messages were accepted (on all the
- * connections), every MAIL for the next ms milliseconds is refused */
-static gboolean
-serve_is_throttled (Peer  *peer,
-                    guint  after,
-                    guint  window_ms)
-{
-  SmtpTestScriptServer *server = peer->server;
-  gint64 now = g_get_monotonic_time ();
-  gboolean throttled;
-
-  g_mutex_lock (&server->mutex);
-  if (server->throttle_until == 0 && server->served >= after)
-    server->throttle_until = now + (gint64) window_ms * 1000;
-  throttled = server->throttle_until != 0 && now < server->throttle_until;
-  g_mutex_unlock (&server->mutex);
-
-  return throttled;
-}
-
-static void
-serve (Peer       *peer,
-       const char *flags)
-{
-  gboolean pipelining = strstr (flags, "PIPELINING") != NULL;
-  gboolean chunking = strstr (flags, "CHUNKING") != NULL;
-  gboolean no_quit = strstr (flags, "NOQUIT") != NULL;
-  gboolean starttls = strstr (flags, "STARTTLS") != NULL;
-  gboolean auth = strstr (flags, "AUTH") != NULL;
-  guint mail_limit = serve_option (flags, "MAIL-452", NULL);
-  guint mail_limit_421 = serve_option (flags, "MAIL-421", NULL);
-  guint rcpt_limit = serve_option (flags, "RCPT-452", NULL);
-  guint idle_close = serve_option (flags, "IDLE-CLOSE", NULL);
-  guint idle_421 = serve_option (flags, "IDLE-421", NULL);
-  guint throttle_window;
-  guint throttle_after = serve_option (flags, "THROTTLE", &throttle_window);
-  guint messages = 0;
-  guint rcpts = 0;
-  gboolean in_transaction = FALSE;
-
-  if (idle_close > 0 || idle_421 > 0)
-    g_socket_set_timeout (peer->socket, MAX (idle_close, idle_421));
-
-  for (;;)
-    {
-      g_autofree char *line = peer_read_line (peer);
-      g_autofree char *verb = NULL;
-
-      if (line == NULL)
-        {
-          /* IDLE-CLOSE=s, IDLE-421=s: the server's own idle timeout */
-          if (peer->timed_out && idle_421 > 0)
-            peer_send_line (peer, "421 4.4.2 serve: idle for too long");
-          if (peer->timed_out && (idle_close > 0 || idle_421 > 0))
-            peer_close (peer, FALSE);
-          return;
-        }
-      peer_note_command (peer, line);
-      verb = g_ascii_strup (line, MIN (strlen (line), 4));
-
-      if (g_str_equal (verb, "EHLO"))
-        {
-          peer_send_line (peer, "250-serve");
-          if (pipelining)
-            peer_send_line (peer, "250-PIPELINING");
-          if (chunking)
-            peer_send_line (peer, "250-CHUNKING");
-          if (starttls && !peer->is_tls)
-            peer_send_line (peer, "250-STARTTLS");
-          if (auth)
-            peer_send_line (peer, "250-AUTH LOGIN PLAIN");
-          peer_send_line (peer, "250 8BITMIME");
-        }
-      else if (g_str_equal (verb, "STAR") && starttls && !peer->is_tls)
-        {
-          peer_send_line (peer, "220 2.0.0 ready");
-          if (!peer_start_tls (peer, 0))
-            return;
-        }
-      else if (g_str_equal (verb, "AUTH") && auth)
-        {
-          if (!serve_auth (peer, line))
-            return;
-        }
-      else if (g_str_equal (verb, "HELO"))
-        peer_send_line (peer, "250 serve");
-      else if (g_str_equal (verb, "MAIL"))
-        {
-          gint64 now = g_get_monotonic_time ();
-
-          g_mutex_lock (&peer->server->mutex);
-          g_array_append_val (peer->server->mail_times, now);
-          g_mutex_unlock (&peer->server->mutex);
-          rcpts = 0;
-
-          /* MAIL-452=n: OpenSMTPD's limit of messages per connection;
-           * MAIL-421=n: Exim's */
-          if (mail_limit > 0 && messages >= mail_limit)
-            peer_send_line (peer, "452 4.5.3 Too many recipients: Too many "
-                                  "messages sent");
-          else if (mail_limit_421 > 0 && messages >= mail_limit_421)
-            {
-              peer_send_line (peer, "421 4.7.0 serve: Too many messages in "
-                                    "one connection");
-              peer_close (peer, FALSE);
-              return;
-            }
-          else if (throttle_after > 0 &&
-                   serve_is_throttled (peer, throttle_after, throttle_window))
-            peer_send_line (peer, "454 4.7.0 Throttling failure: Maximum "
-                                  "sending rate exceeded");
-          else
-            {
-              in_transaction = TRUE;
-              peer_send_line (peer, "250 2.1.0 ok");
-            }
-        }
-      else if (g_str_equal (verb, "RCPT"))
-        {
-          /* RCPT-452=n: n recipients per transaction (RFC 5321
-           * §4.5.3.1.10) */
-          if (!in_transaction)
-            peer_send_line (peer, "503 5.5.1 MAIL first");
-          else if (rcpt_limit > 0 && rcpts >= rcpt_limit)
-            peer_send_line (peer, "452 4.5.3 Too many recipients");
-          else
-            {
-              rcpts++;
-              peer_send_line (peer, "250 2.1.5 ok");
-            }
-        }
-      else if (g_str_equal (verb, "DATA"))
-        {
-          GBytes *content;
-
-          if (!in_transaction || rcpts == 0)
-            {
-              peer_send_line (peer, "554 5.5.1 no valid recipients");
-              continue;
-            }
-          peer_send_line (peer, "354 go ahead");
-          content = peer_read_content (peer);
-          if (content == NULL)
-            return;
-          peer_keep_message (peer, content);
-          in_transaction = FALSE;
-          messages++;
-          g_mutex_lock (&peer->server->mutex);
-          peer->server->served++;
-          g_mutex_unlock (&peer->server->mutex);
-          peer_send_line (peer, "250 2.0.0 queued");
-        }
-      else if (g_str_equal (verb, "RSET") || g_str_equal (verb, "NOOP"))
-        {
-          if (g_str_equal (verb, "RSET"))
-            {
-              rcpts = 0;
-              in_transaction = FALSE;
-            }
-          peer_send_line (peer, "250 2.0.0 ok");
-        }
-      else if (g_str_equal (verb, "QUIT"))
-        {
-          /* NOQUIT: the script goes on with its own answer */
-          if (!no_quit)
-            peer_send_line (peer, "221 2.0.0 bye");
-          return;
-        }
-      else
-        peer_send_line (peer, "500 5.5.2 what?");
-    }
 }
 
 /* ---------------------------------------------------------------------- */

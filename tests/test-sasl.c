@@ -154,10 +154,10 @@ test_supported (void)
   static const char *const supported[] = {
     "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER", "SCRAM-SHA-1",
     "SCRAM-SHA-256", "plain", "Login", "cram-md5", "xoauth2", "OAuthBearer",
-    "scram-sha-1", "Scram-Sha-256",
+    "scram-sha-1", "Scram-Sha-256", "SCRAM-SHA-256-PLUS", "scram-sha-1-plus",
   };
   static const char *const unsupported[] = {
-    "", "GSSAPI", "NTLM", "DIGEST-MD5", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-512",
+    "", "GSSAPI", "NTLM", "DIGEST-MD5", "SCRAM-SHA-512-PLUS", "SCRAM-SHA-512",
     "PLAIN ", "PLAINX", "ANONYMOUS", "EXTERNAL",
   };
   gsize i;

@@ -74,7 +74,9 @@
 #                         RFC 4954) from the client's "AUTH SCRAM-..." line
 #                         on: read that line (answering an AUTH without
 #                         initial response with "334 "), check the GS2
-#                         header ("n,,") and the user name, send the
+#                         header ("n,," or, from a client that could bind
+#                         to the TLS channel, "y,,": this server offers no
+#                         -PLUS mechanism) and the user name, send the
 #                         server-first-message (a nonce of its own after
 #                         the client's, a random salt, i=4096), check the
 #                         channel binding and the nonce (a mismatch fails
@@ -340,9 +342,11 @@ def run_scram(conn, number, arg):
 
     client_first = b64decode(initial, number,
                              'the client-first-message').decode('utf-8')
-    if not client_first.startswith('n,,'):
+    gs2_header = client_first[:3]
+    if gs2_header not in ('n,,', 'y,,'):
         raise ScriptFailure('line %d: client-first-message %r: expected '
-                            'the GS2 header "n,,"' % (number, client_first))
+                            'the GS2 header "n,," or "y,,"'
+                            % (number, client_first))
     client_first_bare = client_first[3:]
     attributes = scram_attributes(client_first_bare, number,
                                   'client-first-message')
@@ -373,12 +377,13 @@ def run_scram(conn, number, arg):
                              'the client-final-message').decode('utf-8')
     attributes = scram_attributes(client_final, number,
                                   'client-final-message')
-    if len(attributes) < 3 or attributes[0] != ('c', 'biws') \
+    binding = base64.b64encode(gs2_header.encode('ascii')).decode('ascii')
+    if len(attributes) < 3 or attributes[0] != ('c', binding) \
             or attributes[1] != ('r', nonce) or attributes[-1][0] != 'p':
         conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
         raise ScriptFailure('line %d: client-final-message %r: expected '
-                            'c=biws,r=<nonce>,...,p=<proof>'
-                            % (number, client_final))
+                            'c=%s,r=<nonce>,...,p=<proof>'
+                            % (number, client_final, binding))
     if attributes[-1][1] == '':
         conn.send(b'535 5.7.8 Authentication credentials invalid\r\n')
         raise ScriptFailure('line %d: empty client proof' % number)
