@@ -77,6 +77,8 @@ gboolean peer_send_line     (Peer         *peer,
 void     peer_close         (Peer         *peer,
                              gboolean      reset);
 GBytes  *peer_read_content  (Peer         *peer);
+GBytes  *peer_read_bytes    (Peer         *peer,
+                             gsize         length);
 void     peer_keep_message  (Peer         *peer,
                              GBytes       *content);
 gboolean peer_start_tls     (Peer         *peer,

@@ -280,6 +280,35 @@ peer_read_line (Peer *peer)
     }
 }
 
+/* Exactly @length bytes (a BDAT chunk); NULL at the end or on a time-out */
+GBytes *
+peer_read_bytes (Peer  *peer,
+                 gsize  length)
+{
+  while (peer->buffer->len - peer->taken < length)
+    {
+      if (peer->taken > 0)
+        {
+          g_byte_array_remove_range (peer->buffer, 0, peer->taken);
+          peer->taken = 0;
+        }
+      if (!peer_receive (peer))
+        return NULL;
+    }
+
+  {
+    GBytes *bytes = g_bytes_new (peer->buffer->data + peer->taken, length);
+
+    peer->taken += length;
+    if (peer->taken == peer->buffer->len)
+      {
+        g_byte_array_set_size (peer->buffer, 0);
+        peer->taken = 0;
+      }
+    return bytes;
+  }
+}
+
 /* Lines kept as commands, at most (content read as lines after a fault
  * is not worth keeping) */
 #define MAX_COMMANDS 1000
