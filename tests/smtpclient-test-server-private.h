@@ -88,4 +88,9 @@ gboolean peer_start_tls     (Peer         *peer,
 void     serve              (Peer         *peer,
                              const char   *flags);
 
+/* smtpclient-test-scram.c */
+gboolean scram_serve        (Peer         *peer,
+                             const char   *arguments,
+                             guint         line);
+
 G_END_DECLS

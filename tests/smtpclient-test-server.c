@@ -39,6 +39,7 @@ typedef enum
   DIRECTIVE_STARTTLS,
   DIRECTIVE_TLS,
   DIRECTIVE_SERVE,
+  DIRECTIVE_SCRAM,
 } DirectiveKind;
 
 typedef struct
@@ -86,6 +87,7 @@ parse_script (const char *script)
     { "STARTTLS", DIRECTIVE_STARTTLS, FALSE },
     { "TLS", DIRECTIVE_TLS, FALSE },
     { "SERVE", DIRECTIVE_SERVE, TRUE },
+    { "SCRAM", DIRECTIVE_SCRAM, TRUE },
   };
 
   g_ptr_array_add (parts, part);
@@ -574,6 +576,11 @@ play (Peer      *peer,
 
         case DIRECTIVE_SERVE:
           serve (peer, d->text);
+          break;
+
+        case DIRECTIVE_SCRAM:
+          if (!scram_serve (peer, d->text, d->line))
+            return;
           break;
 
         default:

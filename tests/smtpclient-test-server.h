@@ -32,12 +32,20 @@
  *   STARTTLS             turn the connection into TLS as the server, with
  *                        the test certificate (send the 220 with S first)
  *   TLS                  the same, as the first directive: implicit TLS
- *   SERVE [PIPELINING] [CHUNKING] [STARTTLS] [AUTH] [NOQUIT] [OPTION=n]...
+ *   SERVE [PIPELINING] [CHUNKING] [BINARYMIME] [SMTPUTF8] [REQUIRETLS]
+ *         [STARTTLS] [AUTH] [LMTP] [NOQUIT] [OPTION=n]...
  *                        from here on, a well-behaved server: EHLO, HELO,
  *                        STARTTLS, AUTH (LOGIN, PLAIN: any credentials),
- *                        MAIL, RCPT, DATA, RSET, NOOP, QUIT, the messages
- *                        kept; until the client quits or closes (with
- *                        NOQUIT, QUIT is not answered: the script goes on).
+ *                        MAIL, RCPT, DATA, BDAT (RFC 3030), RSET, NOOP,
+ *                        QUIT, the messages kept; until the client quits
+ *                        or closes (with NOQUIT, QUIT is not answered: the
+ *                        script goes on).  The keywords are offered as
+ *                        named (REQUIRETLS only over TLS, as RFC 8689
+ *                        says).  Recipients whose name starts with
+ *                        "unknown" are refused at RCPT (550).  With LMTP
+ *                        (RFC 2033): LHLO instead of EHLO and HELO, and
+ *                        after the data one reply per accepted recipient:
+ *                        552 to those whose name starts with "full".
  *                        The limits real servers have:
  *                        MAIL-452=n  after n messages on a connection,
  *                                    MAIL gets OpenSMTPD's "452 4.5.3 Too
@@ -50,6 +58,12 @@
  *                        THROTTLE=k:ms once k messages were accepted (on
  *                                    all connections), MAIL gets "454
  *                                    4.7.0 Throttling failure" for ms
+ *                        BDAT-552=n  the n-th BDAT chunk of a message
+ *                                    gets "552 5.3.4", and every chunk
+ *                                    after it 503
+ *   SCRAM <SHA-1|SHA-256> <user> <password> [PLUS] [WRONG-BINDING]
+ *                        the server side of a SCRAM exchange, with
+ *                        channel binding (see smtpclient-test-scram.c)
  *
  * When a part ends, the connection stays open until the client closes it
  * (a bounded wait), and what comes meanwhile is recorded.
