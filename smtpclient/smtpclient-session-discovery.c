@@ -89,8 +89,10 @@ on_service_found (GObject      *source,
       return;
     }
 
-  /* Already sorted by priority, and by weight at random (RFC 2782); a
-   * target of "." says the service is not offered */
+  /* By priority, and by weight at random (RFC 2782): GLib's own resolver
+   * sorts, but the default resolver may be any GResolver.  A target of
+   * "." says the service is not offered. */
+  targets = g_srv_target_list_sort (targets);
   for (GList *l = targets; l != NULL && session == NULL; l = l->next)
     {
       GSrvTarget *target = l->data;
@@ -179,6 +181,7 @@ smtp_client_session_new_for_domain_async (const char          *domain,
 {
   GTask *task;
   Discovery *discovery;
+  g_autofree char *ascii = NULL;
 
   g_return_if_fail (domain != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -188,8 +191,11 @@ smtp_client_session_new_for_domain_async (const char          *domain,
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, smtp_client_session_new_for_domain_async);
 
-  if (*domain == '\0' || !g_hostname_is_ascii_encoded (domain) ||
-      g_hostname_is_ip_address (domain) || strpbrk (domain, " \t\r\n/") != NULL)
+  /* An internationalised domain is looked up in its ASCII (IDNA) form */
+  ascii = *domain != '\0' && strpbrk (domain, " \t\r\n/") == NULL &&
+          !g_hostname_is_ip_address (domain)
+          ? g_hostname_to_ascii (domain) : NULL;
+  if (ascii == NULL || *ascii == '\0')
     {
       g_autofree char *shown = smtp_client_text_escape (domain, -1);
 
@@ -201,7 +207,7 @@ smtp_client_session_new_for_domain_async (const char          *domain,
     }
 
   discovery = g_new0 (Discovery, 1);
-  discovery->domain = g_strdup (domain);
+  discovery->domain = g_steal_pointer (&ascii);
   g_task_set_task_data (task, discovery, (GDestroyNotify) discovery_free);
   lookup_next (task);
 }

@@ -11,7 +11,8 @@
 # to make); every certificate is PEM.  Made in DIR:
 #
 #   ca.pem                the test CA (trust it with g_tls_file_database_new)
-#   server.pem/.key       from the test CA, for 127.0.0.1 and localhost
+#   server.pem/.key       from the test CA, for 127.0.0.1 and localhost (and
+#                         example.test, mail.example.test: SRV discovery)
 #   self-signed.pem/.key  self-signed, for 127.0.0.1 and localhost
 #   unknown-ca.pem/.key   from another CA (other-ca.pem, not trusted), for
 #                         127.0.0.1 and localhost
@@ -88,7 +89,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:example.test, DNS:mail.example.test
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 
