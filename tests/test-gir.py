@@ -163,5 +163,44 @@ def session_statistics_and_timings():
         server.stop()
 
 
+@test
+def reach_properties():
+    # Per message: on the task only
+    task = SmtpClient.Task()
+    assert task.props.binary_mime is False
+    assert task.props.require_tls is False
+    # Connection settings: on the task and the session
+    for obj in (task, SmtpClient.Session()):
+        assert obj.props.chunking is True
+        assert obj.props.protocol == SmtpClient.Protocol.SMTP
+        obj.props.protocol = SmtpClient.Protocol.LMTP
+        obj.props.server = "/run/dovecot/lmtp"
+        assert obj.props.protocol == SmtpClient.Protocol.LMTP
+        assert obj.props.server == "/run/dovecot/lmtp"
+
+
+@test
+def discovery_through_bindings():
+    loop = GLib.MainLoop()
+    outcome = {}
+
+    def on_done(source, result):
+        try:
+            outcome["session"] = \
+                SmtpClient.Session.new_for_domain_finish(result)
+        except GLib.Error as error:
+            outcome["error"] = error
+        loop.quit()
+
+    SmtpClient.Session.new_for_domain_async("not a/domain", None, on_done)
+    GLib.timeout_add_seconds(WAIT_SECONDS, loop.quit)
+    loop.run()
+    error = outcome.get("error")
+    assert error is not None, outcome
+    assert error.matches(SmtpClient.Error.quark(),
+                         SmtpClient.Error.CONFIGURE), error
+    assert "not a mail domain" in error.message, error.message
+
+
 if __name__ == "__main__":
     sys.exit(tap.main())
