@@ -658,12 +658,14 @@ test_cli_lmtp (void)
                          "b@example.org", NULL };
   g_autofree char *err = NULL;
   g_autoptr(GPtrArray) messages = NULL;
+  int status;
 
   g_test_summary ("smtpclient-send --lmtp --server /path/to/socket");
 
   g_assert_nonnull (argv[0]);
-  g_assert_cmpint (run_send (argv, "Subject: cli\r\n\r\nby LMTP\r\n", &err), ==, 0);
+  status = run_send (argv, "Subject: cli\r\n\r\nby LMTP\r\n", &err);
   g_test_message ("%s", err);
+  g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (err, "-> LHLO "));
   smtp_test_script_server_wait (server, 1);
   messages = smtp_test_script_server_get_messages (server);
