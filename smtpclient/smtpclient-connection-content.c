@@ -71,6 +71,8 @@ bdat_emit (SmtpClientConnection *self,
   memcpy (out, header, header_length);
   memcpy (out + header_length, self->bdat, self->bdat_length);
   engine_commit (self, header_length + self->bdat_length);
+  /* The command line is logged (its chunk is not), in wire order */
+  engine_log (self, t, "-> ", header, (gssize) header_length - 2);
   self->bdat_length = 0;
   self->bdat_chunks++;
 

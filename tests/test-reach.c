@@ -204,6 +204,7 @@ test_chunking (gconstpointer data)
   g_object_set (task, "chunking", c->chunking, "transaction-log", TRUE, NULL);
   writer = set_source (task, content, c->source);
   g_assert_true (smtp_test_run_task (task, &error));
+  smtp_test_print_log (task);
   if (writer != NULL)
     g_thread_join (writer);
   g_assert_no_error (error);
