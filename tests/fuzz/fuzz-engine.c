@@ -4,7 +4,9 @@
  * pollable streams (tests/smtpclient-test-peer.c): the input is split at
  * 0xff bytes into chunks, one released each time the client has nothing
  * left to do.  The first byte picks the settings (credentials and a
- * mechanism, so that AUTH is reached; how many transactions).  Whatever
+ * mechanism, so that AUTH is reached; how many transactions; LMTP or
+ * SMTP), the second the content's way (CHUNKING allowed or not,
+ * BINARYMIME, REQUIRETLS).  Whatever
  * the server says: no crash, every transaction finishes exactly once with
  * a delivery state, the connection closes exactly once, and the engine's
  * memory stays bounded.
@@ -29,7 +31,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data,
                             size_t         size);
 
 static SmtpClientTransaction *
-new_transaction (guint index)
+new_transaction (guint  index,
+                 guint8 way)
 {
   static const char body[] = "Subject: fuzz\r\n\r\n.dot\r\nline\n";
   const char *to[] = { "a@example.org", "b@example.org", NULL };
@@ -44,6 +47,8 @@ new_transaction (guint index)
                                                               NULL);
   transaction->content_size = sizeof body - 1;
   transaction->content_is_7bit = TRUE;
+  transaction->binary_mime = (way & 0x02) != 0;
+  transaction->require_tls = (way & 0x04) != 0;
   smtp_client_transaction_begin_attempt (transaction);
 
   return transaction;
@@ -64,15 +69,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   SmtpTestEngineReport report;
   guint n;
   guint8 choice;
+  guint8 way;
 
-  if (size < 1)
+  if (size < 2)
     return 0;
 
   choice = data[0];
+  way = data[1];
   n = 1 + choice % MAX_TRANSACTIONS;
 
   settings = smtp_client_settings_new ();
   settings->timeout = 0;   /* the peer never makes it wait */
+  settings->protocol = (choice & 0x20) != 0 ? SMTP_CLIENT_PROTOCOL_LMTP
+                                            : SMTP_CLIENT_PROTOCOL_SMTP;
+  settings->chunking = (way & 0x01) == 0;
   if ((choice >> 2) % 8 != 7)
     {
       settings->auth_user = g_strdup ("user");
@@ -82,14 +92,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     }
 
   peer = smtp_test_peer_new ();
-  smtp_test_peer_add_split (peer, data + 1, size - 1, 0xff);
+  smtp_test_peer_add_split (peer, data + 2, size - 2, 0xff);
 
   smtp_test_engine_report_init (&report);
   connection = smtp_client_connection_new (settings, smtp_test_engine_hooks (),
                                            &report);
   for (guint i = 0; i < n; i++)
     {
-      transactions[i] = new_transaction (i);
+      transactions[i] = new_transaction (i, way);
       transactions[i]->is_last = (choice & 0x80) != 0;
       smtp_client_connection_transact (connection, transactions[i], NULL);
     }
