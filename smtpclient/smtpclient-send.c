@@ -262,18 +262,42 @@ on_discovered (GObject      *source,
   g_main_loop_quit (discovery->loop);
 }
 
-/* The submission server of @domain, from its SRV records */
+static gboolean
+on_discovery_timeout (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The submission server of @domain, from its SRV records; the lookups
+ * are bounded by --timeout, as every other wait is (0: no bound) */
 static SmtpClientSession *
 discover (const char  *domain,
+          guint        timeout,
           GError     **error)
 {
   Discovery discovery = { g_main_loop_new (NULL, FALSE), NULL, NULL };
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  guint timer = 0;
 
-  smtp_client_session_new_for_domain_async (domain, NULL, on_discovered,
+  if (timeout > 0)
+    timer = g_timeout_add_seconds (timeout, on_discovery_timeout, cancellable);
+  smtp_client_session_new_for_domain_async (domain, cancellable, on_discovered,
                                             &discovery);
   g_main_loop_run (discovery.loop);
   g_main_loop_unref (discovery.loop);
-  if (discovery.error != NULL)
+  if (timer != 0 && !g_cancellable_is_cancelled (cancellable))
+    g_source_remove (timer);
+
+  if (discovery.error != NULL &&
+      g_error_matches (discovery.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_error (&discovery.error);
+      g_set_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT,
+                   _("No answer to the SRV lookups for %s in %u seconds"),
+                   domain, timeout);
+    }
+  else if (discovery.error != NULL)
     g_propagate_error (error, discovery.error);
 
   return discovery.session;
@@ -481,7 +505,7 @@ main (int    argc,
                         "--security with it"));
           return EXIT_USAGE;
         }
-      session = discover (domain, &error);
+      session = discover (domain, (guint) timeout, &error);
       if (session == NULL)
         {
           g_printerr ("smtpclient-send: %s\n", error->message);

@@ -693,6 +693,29 @@ test_cli_require_tls (void)
   g_assert_false (commands_have_prefix (server, 0, "MAIL"));
 }
 
+static void
+test_cli_discover_usage (void)
+{
+  const char *tool = g_getenv ("SMTPCLIENT_SEND");
+  const char *not_a_domain[] = { tool, "--discover", "not a/domain",
+                                 "b@example.org", NULL };
+  const char *with_server[] = { tool, "--discover", "example.org", "--server",
+                                "127.0.0.1", "b@example.org", NULL };
+  g_autofree char *err1 = NULL;
+  g_autofree char *err2 = NULL;
+
+  g_test_summary ("smtpclient-send --discover: what is not a domain, or "
+                  "--server given as well, is a usage error (exit 2, one "
+                  "line), before any lookup");
+
+  g_assert_cmpint (run_send (not_a_domain, "Subject: x\r\n\r\nx\r\n", &err1), ==, 2);
+  g_assert_nonnull (strstr (err1, "not a mail domain"));
+  g_assert_null (strchr (g_strchomp (err1), '\n'));
+  g_assert_cmpint (run_send (with_server, "Subject: x\r\n\r\nx\r\n", &err2), ==, 2);
+  g_assert_nonnull (strstr (err2, "--discover"));
+  g_assert_null (strchr (g_strchomp (err2), '\n'));
+}
+
 /* ---------------------------------------------------------------------- */
 /* SCRAM-*-PLUS */
 
@@ -816,6 +839,7 @@ main (int    argc,
       g_test_add_func ("/reach/lmtp/unix-socket", test_lmtp_unix_socket);
       g_test_add_func ("/reach/cli/lmtp", test_cli_lmtp);
       g_test_add_func ("/reach/cli/require-tls", test_cli_require_tls);
+      g_test_add_func ("/reach/cli/discover-usage", test_cli_discover_usage);
     }
 
   g_test_add_data_func ("/reach/scram-plus/sha-256-auto", &plus_cases[0], test_scram_plus);
