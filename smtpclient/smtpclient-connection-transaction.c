@@ -679,7 +679,19 @@ transact_handle_reply (SmtpClientConnection *self,
                                              "message"), reply),
                        reply);
       if (t->phase == TRANSACT_UPLOAD)
-        t->phase = TRANSACT_RESET;
+        {
+          /* The content is logged in one line once all of it is out;
+           * stopped before, it would not appear at all */
+          g_autofree char *note = NULL;
+
+          note = g_strdup_printf ("upload stopped: %" G_GUINT64_FORMAT
+                                  " bytes of the message sent in %u BDAT "
+                                  "chunk%s", self->encoder.bytes_in,
+                                  self->bdat_chunks,
+                                  self->bdat_chunks == 1 ? "" : "s");
+          engine_log (self, t, "-- ", note, -1);
+          t->phase = TRANSACT_RESET;
+        }
       t->needs_reset = TRUE;
       break;
 
