@@ -36,6 +36,9 @@ typedef struct
 } SharedServer;
 
 static SharedServer postfix = { "postfix", NULL, FALSE, NULL };
+/* Delivering over LMTP, not through dovecot-lda */
+static SharedServer postfix_lmtp = { "postfix", "--delivery=lmtp", FALSE,
+                                     NULL };
 static SharedServer postfix_small = { "postfix", "--size=100000", FALSE,
                                       NULL };
 static SharedServer dovecot = { "dovecot-lmtp", NULL, FALSE, NULL };
@@ -466,7 +469,8 @@ static void
 test_postfix_sizes (gconstpointer data)
 {
   gboolean chunking = GPOINTER_TO_INT (data);
-  SmtpTestMailServer *server = shared_server (&postfix);
+  SmtpTestMailServer *server = shared_server (chunking ? &postfix
+                                                       : &postfix_lmtp);
 
   if (server == NULL)
     return;
@@ -851,6 +855,7 @@ main (int    argc,
   status = g_test_run ();
 
   g_clear_pointer (&postfix.server, smtp_test_mailserver_free);
+  g_clear_pointer (&postfix_lmtp.server, smtp_test_mailserver_free);
   g_clear_pointer (&postfix_small.server, smtp_test_mailserver_free);
   g_clear_pointer (&dovecot.server, smtp_test_mailserver_free);
   return status;

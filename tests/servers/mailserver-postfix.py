@@ -1,8 +1,7 @@
 #!/usr/bin/python3
 # mailserver-postfix.py: a private Postfix (smtpd with STARTTLS, implicit
-# TLS, SASL through a private Dovecot, delivery over LMTP into Dovecot's
-# Maildirs) for the libsmtpclient tests (protocol:
-# tests/smtpclient-test-mailserver.h).
+# TLS, SASL through a private Dovecot, delivery into Dovecot's Maildirs)
+# for the libsmtpclient tests (protocol: tests/smtpclient-test-mailserver.h).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
@@ -20,12 +19,21 @@
 # SCRAM-SHA-1 SCRAM-SHA-256).  Mailboxes: user@example.org (the SASL
 # user), second@example.org, third@example.org; other recipients in
 # example.org are refused at RCPT with 550, relaying elsewhere too.  Mail
-# from 127.0.0.1 is relayed without AUTH (mynetworks).  Headers are not
+# from 127.0.0.1 is accepted without AUTH (mynetworks).  Headers are not
 # rewritten and none are added but Received, so a stored message ends
-# with what the client sent; Dovecot keeps CRLF (mail_save_crlf).
+# with what the client sent.
+#
+# Delivery (--delivery):
+#   lda   (default) Postfix's pipe runs dovecot-lda as the mail user, once
+#         per recipient.  Dovecot stores CRLF (mail_save_crlf), and mail
+#         that needs SMTPUTF8 (a UTF-8 address) is delivered too.
+#   lmtp  Postfix's LMTP client to Dovecot's LMTP socket.  Also CRLF, but
+#         Dovecot 2.3's LMTP does not offer SMTPUTF8, so Postfix bounces
+#         mail with UTF-8 addresses ("SMTPUTF8 is required, but was not
+#         offered").
 #
 # Options: --dir=DIR (required), --size=N (message_size_limit, octets;
-# default 200 MiB), --x-... ignored.
+# default 200 MiB), --delivery=lda|lmtp, --x-... ignored.
 
 import os
 import subprocess
@@ -69,6 +77,9 @@ lmtp unix - - n - - lmtp
 anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
+dovecot unix - n n - - pipe
+  flags= user={mail_user}:{mail_group}
+  argv={lda} -c {dovecot_config} -f ${{sender}} -d ${{recipient}}
 """
 
 MAIN_CF = """\
@@ -98,7 +109,8 @@ relayhost =
 virtual_alias_maps =
 virtual_mailbox_domains = example.org
 virtual_mailbox_maps = texthash:{vmailbox}
-virtual_transport = lmtp:unix:{lmtp_socket}
+virtual_transport = {transport}
+dovecot_destination_recipient_limit = 1
 lmtp_line_length_limit = 0
 lmtp_tls_security_level = none
 smtpd_banner = $myhostname ESMTP Postfix (libsmtpclient tests)
@@ -137,12 +149,16 @@ enable_long_queue_ids = yes
 
 
 def main():
-    options = common.parse_options(sys.argv[1:], {'dir', 'size'})
+    options = common.parse_options(sys.argv[1:], {'dir', 'size', 'delivery'})
     common.require_root()
     common.require_programs('postfix', POSTFIX, MASTER, '/usr/sbin/postconf')
     common.require_users('postfix')
     common.Dovecot.check()
+    common.require_programs('dovecot-core', common.DOVECOT_LDA)
     size = int(options.get('size') or DEFAULT_SIZE)
+    delivery = options.get('delivery') or 'lda'
+    if delivery not in ('lda', 'lmtp'):
+        common.fail('--delivery=lda or --delivery=lmtp')
 
     directory = options['dir']
     common.open_directory(directory)
@@ -162,11 +178,17 @@ def main():
              'submissions_port': common.free_port()}
     while ports['submissions_port'] == ports['smtp_port']:
         ports['submissions_port'] = common.free_port()
-    common.write_file(os.path.join(config, 'master.cf'),
-                      MASTER_CF.format(**ports))
+    common.write_file(os.path.join(config, 'master.cf'), MASTER_CF.format(
+        mail_user=common.MAIL_USER, mail_group=common.MAIL_GROUP,
+        lda=common.DOVECOT_LDA, dovecot_config=dovecot.config, **ports))
+    if delivery == 'lmtp':
+        transport = 'lmtp:unix:' + dovecot.lmtp_socket
+    else:
+        transport = 'dovecot'
+
     common.write_file(os.path.join(config, 'main.cf'), MAIN_CF.format(
         launcher=sys.argv[0], base=base, queue=queue, data=data, log=log,
-        vmailbox=vmailbox, lmtp_socket=dovecot.lmtp_socket, size=size,
+        vmailbox=vmailbox, transport=transport, size=size,
         key=key, cert=cert, auth_socket=dovecot.auth_socket))
 
     env = dict(os.environ, MAIL_CONFIG=config)

@@ -261,6 +261,7 @@ def wait_for_stdin_eof():
 # auth socket for Postfix's smtpd.
 
 DOVECOT = '/usr/sbin/dovecot'
+DOVECOT_LDA = '/usr/lib/dovecot/dovecot-lda'
 DOVECOT_MECHANISMS = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-1',
                       'SCRAM-SHA-256']
 
@@ -342,6 +343,12 @@ userdb {{
   driver = passwd-file
   args = username_format=%u {users_file}
 }}
+# dovecot-lda runs as the mail user and writes its statistics too
+service stats {{
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
 service lmtp {{
   unix_listener lmtp {{
     mode = 0666
@@ -349,6 +356,10 @@ service lmtp {{
 }}
 service auth {{
   unix_listener auth-smtpd {{
+    mode = 0666
+  }}
+  # dovecot-lda (run by Postfix's pipe as the mail user) looks users up
+  unix_listener auth-userdb {{
     mode = 0666
   }}
 }}
@@ -360,6 +371,10 @@ lmtp_save_to_detail_mailbox = no
 
     def start(self):
         self.write_config()
+        # dovecot-lda (run as the mail user) logs to it as well
+        write_file(self.log, '', 0o644)
+        os.chown(self.log, pwd.getpwnam(MAIL_USER).pw_uid,
+                 grp.getgrnam(MAIL_GROUP).gr_gid)
         out = os.path.join(self.directory, 'dovecot.out')
         self.process = spawn([DOVECOT, '-F', '-c', self.config], out)
         wait_for('dovecot', lambda: (can_connect_unix(self.lmtp_socket)
