@@ -527,8 +527,13 @@ compare_maildir_names (gconstpointer a,
   guint64 seconds_b = g_ascii_strtoull (name_b, NULL, 10);
   const char *micro_a = strstr (name_a, ".M");
   const char *micro_b = strstr (name_b, ".M");
-  guint64 usec_a = micro_a != NULL ? g_ascii_strtoull (micro_a + 2, NULL, 10) : 0;
-  guint64 usec_b = micro_b != NULL ? g_ascii_strtoull (micro_b + 2, NULL, 10) : 0;
+  guint64 usec_a = 0;
+  guint64 usec_b = 0;
+
+  if (micro_a != NULL)
+    usec_a = g_ascii_strtoull (micro_a + 2, NULL, 10);
+  if (micro_b != NULL)
+    usec_b = g_ascii_strtoull (micro_b + 2, NULL, 10);
 
   if (seconds_a != seconds_b)
     return seconds_a < seconds_b ? -1 : 1;

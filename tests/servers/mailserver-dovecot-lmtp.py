@@ -8,8 +8,10 @@
 # socket), state_dir, the log and the Maildirs.  The system's
 # /etc/dovecot is not read.  LMTP listens on a Unix socket only
 # ("lmtp_socket"); messages are stored with CRLF line ends
-# (mail_save_crlf = yes).  Mailboxes: alice@, bob@, carol@example.org;
-# other recipients are refused at RCPT.  Runs until stdin reaches
+# (mail_save_crlf = yes).  Mailboxes: alice@, bob@, carol@example.org,
+# and full@example.org, whose quota of 1 KB refuses bigger messages after
+# the data (552 5.2.2 to that recipient only); other recipients are
+# refused at RCPT.  Runs until stdin reaches
 # end-of-file.
 #
 # Options: --dir=DIR (required); --x-... are ignored.
@@ -22,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mailserver_common as common  # noqa: E402
 
 USERS = ['alice@example.org', 'bob@example.org', 'carol@example.org']
+# Over quota for any message above 1 KB: refused after the data
+FULL_USERS = ['full@example.org']
 PASSWORD = 'lmtp-secret'
 
 
@@ -32,7 +36,7 @@ def main():
     directory = options['dir']
     common.open_directory(directory)
     dovecot = common.Dovecot(os.path.join(directory, 'dovecot'), USERS,
-                             PASSWORD)
+                             PASSWORD, FULL_USERS)
     try:
         dovecot.start()
         common.ready({

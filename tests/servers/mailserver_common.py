@@ -267,11 +267,14 @@ DOVECOT_MECHANISMS = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-1',
 
 
 class Dovecot:
-    def __init__(self, directory, users, password):
+    def __init__(self, directory, users, password, full_users=()):
         """@users: addresses (local@domain) of the mailboxes, each with
-        @password."""
+        @password; @full_users: more of them, whose quota (1 KB) refuses
+        any bigger message after the data (LMTP: 552 for that recipient
+        alone)."""
         self.directory = directory
-        self.users = users
+        self.users = list(users) + list(full_users)
+        self.full_users = list(full_users)
         self.password = password
         self.run_dir = os.path.join(directory, 'run')
         self.mail_dir = os.path.join(directory, 'mail')
@@ -306,9 +309,12 @@ class Dovecot:
             home = os.path.join(self.mail_dir, domain, local)
             mkdir(os.path.join(self.mail_dir, domain),
                   (MAIL_USER, MAIL_GROUP))
+            extra = ''
+            if address in self.full_users:
+                extra = 'userdb_quota_rule=*:storage=1K'
             # user:password:uid:gid:gecos:home:shell:extra
-            lines.append('%s:{PLAIN}%s:%d:%d::%s::'
-                         % (address, self.password, uid, gid, home))
+            lines.append('%s:{PLAIN}%s:%d:%d::%s::%s'
+                         % (address, self.password, uid, gid, home, extra))
         users_file = write_file(os.path.join(self.directory, 'users'),
                                 '\n'.join(lines) + '\n', 0o640)
         os.chown(users_file, 0, grp.getgrnam('dovecot').gr_gid)
@@ -332,6 +338,11 @@ last_valid_gid = {gid}
 mail_location = maildir:~/Maildir
 mail_save_crlf = yes
 mail_fsync = never
+# Quota: unlimited but for the full users (their own quota_rule)
+mail_plugins = quota
+plugin {{
+  quota = maildir:User quota
+}}
 disable_plaintext_auth = no
 auth_mechanisms = {' '.join(m.lower() for m in DOVECOT_MECHANISMS)}
 auth_failure_delay = 0
