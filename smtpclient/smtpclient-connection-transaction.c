@@ -93,6 +93,7 @@ transact_free (Transact *t)
   g_clear_error (&t->deferred_error);
   g_free (t->deferred_reply);
   g_free (t->delivered_reply);
+  g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
   g_free (t);
 }
 
@@ -447,6 +448,7 @@ round_delivered (SmtpClientConnection  *self,
   t->progress_bytes = 0;
   t->lmtp_replies = 0;
   t->lmtp_accepted = 0;
+  g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
 }
 
 /* The server takes no more messages on this connection: the
@@ -548,7 +550,11 @@ handle_lmtp_reply (SmtpClientConnection  *self,
     {
       record_recipient_reply (t, index, reply);
       if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
-        t->lmtp_accepted++;
+        {
+          t->lmtp_accepted++;
+          g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
+          t->lmtp_delivered = smtp_client_reply_copy (reply);
+        }
       else
         note_refusal (t, index, reply);
     }
@@ -556,11 +562,13 @@ handle_lmtp_reply (SmtpClientConnection  *self,
   if (t->lmtp_replies < t->accepted)
     return;
 
+  /* Delivered: the reply is a mailbox's 250, not the last reply (with
+   * refused recipients allowed, that may be another one's refusal) */
   if (t->lmtp_accepted == t->accepted)
-    round_delivered (self, t, reply);
+    round_delivered (self, t, t->lmtp_delivered);
   else if (t->lmtp_accepted > 0 && transaction->allow_refused_recipients)
     /* Delivered to some mailboxes: enough, by the policy */
-    round_delivered (self, t, reply);
+    round_delivered (self, t, t->lmtp_delivered);
   else
     {
       /* Nobody has it (worth another attempt if every refusal was a

@@ -239,6 +239,64 @@ test_lmtp_unknown_allowed (void)
   assert_delivered (server, &bob, content);
 }
 
+/* Dovecot refuses full@ (over quota) after the data, and delivers to
+ * alice: one reply per recipient after the end of data.  By default the
+ * task fails with full@'s refusal (REFUSED, though alice has it: an LMTP
+ * delivery cannot be taken back); with allow-refused-recipients it
+ * succeeds, and its reply is alice's 250, not full@'s 552 */
+static void
+test_lmtp_refused_after_data (gconstpointer data)
+{
+  gboolean allow = GPOINTER_TO_INT (data);
+  SmtpTestMailServer *server = smtp_test_shared_server (&dovecot);
+  const char *to[] = { "alice@example.org", "full@example.org", NULL };
+  g_autoptr(GBytes) content = smtp_test_make_message (4 * KB, 14 + allow);
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *log = NULL;
+  Mailbox alice, full;
+
+  if (server == NULL)
+    return;
+
+  mailbox_before (server, &alice, "alice@example.org");
+  mailbox_before (server, &full, "full@example.org");
+  task = lmtp_task (server, to, content);
+  g_object_set (task, "allow-refused-recipients", allow, NULL);
+  g_assert_cmpint (smtp_test_interop_run_task (task, &error), ==, allow);
+  smtp_test_print_log (task);
+  g_assert_cmpuint (smtp_client_task_get_recipient_reply_code (
+                      task, "alice@example.org"), ==, 250);
+  g_assert_cmpuint (smtp_client_task_get_recipient_reply_code (
+                      task, "full@example.org"), ==, 552);
+  g_assert_nonnull (strstr (smtp_client_task_get_recipient_reply (
+                              task, "full@example.org"), "Quota"));
+  g_assert_cmpstrv (smtp_client_task_get_refused_recipients (task),
+                    ((const char * const[]) { "full@example.org", NULL }));
+  if (allow)
+    {
+      g_assert_no_error (error);
+      g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
+                       SMTP_CLIENT_DELIVERY_STATE_ACCEPTED);
+      g_assert_cmpuint (smtp_client_task_get_reply_code (task), ==, 250);
+      g_assert_nonnull (strstr (smtp_client_task_get_reply (task),
+                                "<alice@example.org>"));
+    }
+  else
+    {
+      g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_SERVER);
+      g_assert_nonnull (strstr (error->message, "full@example.org"));
+      g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
+                       SMTP_CLIENT_DELIVERY_STATE_REFUSED);
+      g_assert_cmpuint (smtp_client_task_get_reply_code (task), ==, 552);
+    }
+
+  assert_delivered (server, &alice, content);
+  assert_not_delivered (server, &full);
+  log = smtp_test_mailserver_get_log (server);
+  g_assert_nonnull (strstr (log, "Quota exceeded"));
+}
+
 typedef struct
 {
   gboolean done;
@@ -323,6 +381,12 @@ add_lmtp_tests (void)
                    test_lmtp_unknown_refused);
   g_test_add_func ("/smtpclient/interop/dovecot-lmtp/unknown-allowed",
                    test_lmtp_unknown_allowed);
+  g_test_add_data_func ("/smtpclient/interop/dovecot-lmtp/"
+                        "refused-after-data", GINT_TO_POINTER (FALSE),
+                        test_lmtp_refused_after_data);
+  g_test_add_data_func ("/smtpclient/interop/dovecot-lmtp/"
+                        "refused-after-data-allowed", GINT_TO_POINTER (TRUE),
+                        test_lmtp_refused_after_data);
   g_test_add_func ("/smtpclient/interop/dovecot-lmtp/cli", test_lmtp_cli);
 }
 
