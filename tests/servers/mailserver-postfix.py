@@ -33,7 +33,9 @@
 #         offered").
 #
 # Options: --dir=DIR (required), --size=N (message_size_limit, octets;
-# default 200 MiB), --delivery=lda|lmtp, --x-... ignored.
+# default 200 MiB), --delivery=lda|lmtp, --discard-ehlo=KEYWORD,... (EHLO
+# keywords smtpd does not offer, e.g. pipelining,chunking: Postfix's
+# smtpd_discard_ehlo_keywords), --x-... ignored.
 
 import os
 import subprocess
@@ -130,6 +132,7 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth_socket}
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
+smtpd_discard_ehlo_keywords = {discard_ehlo}
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
@@ -149,7 +152,8 @@ enable_long_queue_ids = yes
 
 
 def main():
-    options = common.parse_options(sys.argv[1:], {'dir', 'size', 'delivery'})
+    options = common.parse_options(sys.argv[1:],
+                                   {'dir', 'size', 'delivery', 'discard-ehlo'})
     common.require_root()
     common.require_programs('postfix', POSTFIX, MASTER, '/usr/sbin/postconf')
     common.require_users('postfix')
@@ -189,6 +193,7 @@ def main():
     common.write_file(os.path.join(config, 'main.cf'), MAIN_CF.format(
         launcher=sys.argv[0], base=base, queue=queue, data=data, log=log,
         vmailbox=vmailbox, transport=transport, size=size,
+        discard_ehlo=options.get('discard-ehlo', '').replace(',', ' '),
         key=key, cert=cert, auth_socket=dovecot.auth_socket))
 
     env = dict(os.environ, MAIL_CONFIG=config)
