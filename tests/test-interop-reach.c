@@ -31,6 +31,9 @@ static SmtpTestSharedServer postfix_lmtp = { "postfix", "--delivery=lmtp",
                                              FALSE, NULL };
 static SmtpTestSharedServer postfix_small = { "postfix", "--size=100000",
                                               FALSE, NULL };
+static SmtpTestSharedServer postfix_one_rcpt = { "postfix",
+                                                 "--recipient-limit=1",
+                                                 FALSE, NULL };
 
 #define POSTFIX_USER "user@example.org"
 
@@ -312,6 +315,52 @@ test_postfix_bdat_refused (void)
   g_assert_cmpuint (stored->len, ==, 0);
 }
 
+/* Postfix takes one recipient per transaction ("452 4.5.3 Error: too many
+ * recipients" to the others): the message goes again over BDAT, on the
+ * same connection, until all three have it, each byte for byte */
+static void
+test_postfix_too_many_recipients (void)
+{
+  SmtpTestMailServer *server = smtp_test_shared_server (&postfix_one_rcpt);
+  const char *to[] = { POSTFIX_USER, "second@example.org",
+                       "third@example.org", NULL };
+  g_autoptr(GBytes) content = smtp_test_make_message (200 * KB, 21);
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *queue_id = NULL;
+  g_autofree char *commands = NULL;
+  const char *log;
+
+  if (server == NULL)
+    return;
+
+  task = postfix_task (server, TRUE);
+  g_object_set (task, "to", to, "body", content, NULL);
+  if (!smtp_test_interop_run_task (task, &error))
+    smtp_test_print_log (task);
+  g_assert_no_error (error);
+  log = smtp_client_task_get_transaction_log (task);
+  g_assert_cmpuint (smtp_test_count_lines (log, "-> MAIL FROM:"), ==, 3);
+  g_assert_cmpuint (smtp_test_count_lines (log, "<- 452 4.5.3 "), ==, 3);
+  g_assert_cmpuint (smtp_test_count_lines (log, "-> DATA"), ==, 0);
+  g_assert_cmpuint (smtp_test_count_lines (log, "-> [message: "), ==, 3);
+  g_assert_cmpuint (smtp_test_count_lines (log, "<- 220 "), ==, 1);
+
+  for (guint i = 0; to[i] != NULL; i++)
+    {
+      g_autoptr(GPtrArray) stored =
+        smtp_test_mailserver_wait_messages (server, to[i], 1);
+
+      g_assert_cmpuint (stored->len, ==, 1);
+      smtp_test_assert_stored (server, stored->pdata[0], content);
+    }
+  /* One session, three transactions: Postfix's count */
+  queue_id = queue_id_of (task);
+  commands = postfix_session_commands (server, queue_id);
+  g_test_message ("Postfix counted: %s", commands);
+  g_assert_nonnull (strstr (commands, " mail=3 "));
+}
+
 static void
 add_postfix_tests (void)
 {
@@ -321,6 +370,8 @@ add_postfix_tests (void)
                         GINT_TO_POINTER (FALSE), test_postfix_sizes);
   g_test_add_func ("/smtpclient/interop/postfix/bdat/refused-over-size",
                    test_postfix_bdat_refused);
+  g_test_add_func ("/smtpclient/interop/postfix/bdat/too-many-recipients",
+                   test_postfix_too_many_recipients);
 }
 
 /* Dovecot LMTP over its Unix socket */
@@ -343,5 +394,6 @@ main (int    argc,
   smtp_test_shared_server_free (&postfix);
   smtp_test_shared_server_free (&postfix_lmtp);
   smtp_test_shared_server_free (&postfix_small);
+  smtp_test_shared_server_free (&postfix_one_rcpt);
   return status;
 }

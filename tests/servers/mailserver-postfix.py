@@ -35,7 +35,9 @@
 # Options: --dir=DIR (required), --size=N (message_size_limit, octets;
 # default 200 MiB), --delivery=lda|lmtp, --discard-ehlo=KEYWORD,... (EHLO
 # keywords smtpd does not offer, e.g. pipelining,chunking: Postfix's
-# smtpd_discard_ehlo_keywords), --x-... ignored.
+# smtpd_discard_ehlo_keywords), --recipient-limit=N (smtpd_recipient_limit:
+# RCPT beyond N get "452 4.5.3 Error: too many recipients"; default 1000),
+# --x-... ignored.
 
 import os
 import subprocess
@@ -133,6 +135,7 @@ smtpd_sasl_path = {auth_socket}
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_discard_ehlo_keywords = {discard_ehlo}
+smtpd_recipient_limit = {recipient_limit}
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
@@ -153,7 +156,8 @@ enable_long_queue_ids = yes
 
 def main():
     options = common.parse_options(sys.argv[1:],
-                                   {'dir', 'size', 'delivery', 'discard-ehlo'})
+                                   {'dir', 'size', 'delivery', 'discard-ehlo',
+                                    'recipient-limit'})
     common.require_root()
     common.require_programs('postfix', POSTFIX, MASTER, '/usr/sbin/postconf')
     common.require_users('postfix')
@@ -194,6 +198,7 @@ def main():
         launcher=sys.argv[0], base=base, queue=queue, data=data, log=log,
         vmailbox=vmailbox, transport=transport, size=size,
         discard_ehlo=options.get('discard-ehlo', '').replace(',', ' '),
+        recipient_limit=int(options.get('recipient-limit') or 1000),
         key=key, cert=cert, auth_socket=dovecot.auth_socket))
 
     env = dict(os.environ, MAIL_CONFIG=config)
