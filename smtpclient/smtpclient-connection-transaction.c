@@ -422,9 +422,9 @@ round_delivered (SmtpClientConnection  *self,
       return;
     }
 
-  note = g_strdup_printf ("the server takes %u recipients at a time: the "
+  note = g_strdup_printf ("the server takes %u recipient%s at a time: the "
                           "message again, for %u more", t->accepted,
-                          t->n_deferred);
+                          t->accepted == 1 ? "" : "s", t->n_deferred);
   engine_log (self, t, "-- ", note, -1);
 
   /* The next round: those put off */
