@@ -141,6 +141,9 @@ struct _Transact
   guint                 *accepted_list;
   guint                  lmtp_replies;
   guint                  lmtp_accepted;
+  /* and the last of them that accepted the message: the task's reply
+   * when the round delivers */
+  SmtpClientReply       *lmtp_delivered;
   /* Earlier rounds whose end of data the server accepted, and its reply */
   guint                  rounds_delivered;
   guint                  delivered_code;

@@ -93,6 +93,7 @@ transact_free (Transact *t)
   g_clear_error (&t->deferred_error);
   g_free (t->deferred_reply);
   g_free (t->delivered_reply);
+  g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
   g_free (t);
 }
 
@@ -421,9 +422,9 @@ round_delivered (SmtpClientConnection  *self,
       return;
     }
 
-  note = g_strdup_printf ("the server takes %u recipients at a time: the "
+  note = g_strdup_printf ("the server takes %u recipient%s at a time: the "
                           "message again, for %u more", t->accepted,
-                          t->n_deferred);
+                          t->accepted == 1 ? "" : "s", t->n_deferred);
   engine_log (self, t, "-- ", note, -1);
 
   /* The next round: those put off */
@@ -447,6 +448,7 @@ round_delivered (SmtpClientConnection  *self,
   t->progress_bytes = 0;
   t->lmtp_replies = 0;
   t->lmtp_accepted = 0;
+  g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
 }
 
 /* The server takes no more messages on this connection: the
@@ -548,7 +550,11 @@ handle_lmtp_reply (SmtpClientConnection  *self,
     {
       record_recipient_reply (t, index, reply);
       if (verdict == SMTP_CLIENT_VERDICT_SUCCESS)
-        t->lmtp_accepted++;
+        {
+          t->lmtp_accepted++;
+          g_clear_pointer (&t->lmtp_delivered, smtp_client_reply_free);
+          t->lmtp_delivered = smtp_client_reply_copy (reply);
+        }
       else
         note_refusal (t, index, reply);
     }
@@ -556,11 +562,13 @@ handle_lmtp_reply (SmtpClientConnection  *self,
   if (t->lmtp_replies < t->accepted)
     return;
 
+  /* Delivered: the reply is a mailbox's 250, not the last reply (with
+   * refused recipients allowed, that may be another one's refusal) */
   if (t->lmtp_accepted == t->accepted)
-    round_delivered (self, t, reply);
+    round_delivered (self, t, t->lmtp_delivered);
   else if (t->lmtp_accepted > 0 && transaction->allow_refused_recipients)
     /* Delivered to some mailboxes: enough, by the policy */
-    round_delivered (self, t, reply);
+    round_delivered (self, t, t->lmtp_delivered);
   else
     {
       /* Nobody has it (worth another attempt if every refusal was a
@@ -679,7 +687,19 @@ transact_handle_reply (SmtpClientConnection *self,
                                              "message"), reply),
                        reply);
       if (t->phase == TRANSACT_UPLOAD)
-        t->phase = TRANSACT_RESET;
+        {
+          /* The content is logged in one line once all of it is out;
+           * stopped before, it would not appear at all */
+          g_autofree char *note = NULL;
+
+          note = g_strdup_printf ("upload stopped: %" G_GUINT64_FORMAT
+                                  " bytes of the message sent in %u BDAT "
+                                  "chunk%s", self->encoder.bytes_in,
+                                  self->bdat_chunks,
+                                  self->bdat_chunks == 1 ? "" : "s");
+          engine_log (self, t, "-- ", note, -1);
+          t->phase = TRANSACT_RESET;
+        }
       t->needs_reset = TRUE;
       break;
 

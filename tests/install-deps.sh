@@ -45,8 +45,9 @@ PACKAGES=(
   python3-gi
   # API reference
   gi-docgen
-  # test servers: aiosmtpd, and Postfix for /usr/sbin/smtp-sink (the
-  # daemon itself is neither configured nor started)
+  # test servers: aiosmtpd, and Postfix for /usr/sbin/smtp-sink and the
+  # private instances of the interop suite (the system's Postfix is
+  # neither configured nor started)
   python3-aiosmtpd
   postfix
   # meson test --setup valgrind
@@ -69,6 +70,13 @@ EXTRA_PACKAGES=(
   gi-docgen
   gjs
   valac
+  # the interop suite (tests/servers/mailserver-postfix.py and
+  # mailserver-dovecot-lmtp.py): private Dovecot instances for SASL and
+  # LMTP, configured under the tests' own directories (the system's
+  # dovecot service is not started here: see policy-rc.d below; the tests
+  # neither use nor conflict with it)
+  dovecot-core
+  dovecot-lmtpd
 )
 # ---------------------------------------------------------------------------
 
@@ -144,7 +152,8 @@ postfix postfix/mailname string localhost
 EOF
 fi
 
-# Keep package scripts from starting daemons (postfix) while installing:
+# Keep package scripts from starting daemons (postfix, dovecot) while
+# installing:
 # policy-rc.d exit code 101 means "action forbidden".  Only when there is
 # no policy of the machine's own, and removed again afterwards.
 policy=/usr/sbin/policy-rc.d

@@ -30,11 +30,18 @@
  *   "mailboxes"         object: address -> Maildir "new" directory where
  *                       messages for that address are stored
  *   "log"               path of the server's log file
+ *   "dovecot_log"       Postfix: the log of its Dovecot (SASL, delivery)
  *   "mechanisms"        array of the SASL mechanisms offered (after TLS)
  *   "size_limit"        the SIZE limit in octets, when set
  *   "stores_lf"         true when stored messages have bare LF line ends
  *                       (Postfix's local delivery, Exim's appendfile);
  *                       absent or false when the store keeps CRLF
+ *
+ * Launcher-specific options and mailboxes are described at the top of
+ * each launcher (e.g. Postfix: --size=N, --delivery=lda|lmtp,
+ * --discard-ehlo=KEYWORD,...; Dovecot LMTP: full@example.org, over quota
+ * for anything above 1 KB).  The launchers need root; they say SKIP
+ * otherwise.
  */
 
 #pragma once
