@@ -200,9 +200,15 @@ test_tls (gconstpointer data,
   task = task_new (server, security, "Subject: tls\r\n\r\nover TLS\r\n");
   run_ok (task);
   stored = stored_message (server, USER_ADDRESS, before, sent);
-  /* The server's Received header says the mail came over TLS */
+  /* The server's Received header says the mail came over TLS: "with
+   * ESMTPS" (RFC 3848), and the TLS version */
   headers = server_headers (stored);
   g_test_message ("%s", headers);
+  {
+    g_autofree char *lower = g_ascii_strdown (headers, -1);
+
+    g_assert_nonnull (strstr (lower, "with esmtps"));
+  }
   g_assert_nonnull (strstr (headers, "TLS"));
   if (security == SMTP_CLIENT_SECURITY_STARTTLS)
     g_assert_nonnull (strstr (smtp_client_task_get_transaction_log (task), "-> STARTTLS"));
@@ -335,7 +341,7 @@ test_8bitmime (gconstpointer data)
   SmtpTestMailServer *server = get_server (c->kind);
   static const char body[] = "Subject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\n"
                              "Content-Transfer-Encoding: 8bit\r\n\r\n"
-                             "gr\xc3\xbc\xc3\x9f Gott, \xc3\xa7a va, \xe2\x82\xac 5\r\n";
+                             "gr\xc3\xbc\xc3\x9f Gott, \xc3\xa7" "a va, \xe2\x82\xac 5\r\n";
   g_autoptr(SmtpClientTask) task = NULL;
   g_autoptr(GBytes) sent = text_bytes (body);
   g_autoptr(GBytes) stored = NULL;
@@ -376,7 +382,16 @@ test_smtputf8 (gconstpointer data)
   stored = stored_message (server, USER_ADDRESS, before, NULL);
   headers = server_headers (stored);
   g_test_message ("%s", headers);
-  g_assert_nonnull (strstr (headers, "j\xc3\xb6rg@example.org"));
+  /* The Received header's protocol says UTF8SMTP (RFC 6531 §4.3), and the
+   * server logged (or stored) the address as it came */
+  {
+    g_autofree char *lower = g_ascii_strdown (headers, -1);
+    g_autofree char *log = smtp_test_mailserver_get_log (server);
+
+    g_assert_nonnull (strstr (lower, "utf8"));
+    g_assert_true (strstr (headers, "j\xc3\xb6rg@example.org") != NULL ||
+                   strstr (log, "j\xc3\xb6rg@example.org") != NULL);
+  }
 }
 
 static void

@@ -17,7 +17,7 @@
 # PIPELINING, CHUNKING, 8BITMIME, DSN, SMTPUTF8, SIZE, ENHANCEDSTATUSCODES
 # and, after TLS only, AUTH (Dovecot SASL: PLAIN LOGIN CRAM-MD5
 # SCRAM-SHA-1 SCRAM-SHA-256).  Mailboxes: user@example.org (the SASL
-# user), second@example.org, third@example.org; other recipients in
+# user), second@, third@, alice@, bob@ and carol@example.org; other recipients in
 # example.org are refused at RCPT with 550, relaying elsewhere too.  Mail
 # from 127.0.0.1 is accepted without AUTH (mynetworks).  Headers are not
 # rewritten and none are added but Received, so a stored message ends
@@ -51,7 +51,8 @@ POSTFIX = '/usr/sbin/postfix'
 MASTER = '/usr/lib/postfix/sbin/master'
 USER = 'user@example.org'
 PASSWORD = 'postfix-secret'
-MAILBOXES = [USER, 'second@example.org', 'third@example.org']
+MAILBOXES = [USER, 'second@example.org', 'third@example.org',
+             'alice@example.org', 'bob@example.org', 'carol@example.org']
 DEFAULT_SIZE = 200 * 1024 * 1024
 
 MASTER_CF = """\
@@ -129,6 +130,7 @@ smtpd_tls_chain_files = {key}, {cert}
 smtpd_tls_security_level = may
 smtpd_tls_auth_only = yes
 smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth_socket}
