@@ -50,6 +50,19 @@ PACKAGES=(
   # neither configured nor started)
   python3-aiosmtpd
   postfix
+  # Exim for tests/servers/mailserver-exim.py: not installed (it conflicts
+  # with postfix) but unpacked into .deps/exim4 below; these are the
+  # libraries its binary links with, and nss_wrapper, which lets it find
+  # its compiled-in user Debian-exim without adding a user to the system
+  libnss-wrapper
+  libidn12
+  libidn2-0
+  libdb5.3
+  libgnutls30
+  libgnutls-dane0
+  libnsl2
+  libpcre2-8-0
+  libcrypt1
   # meson test --setup valgrind
   valgrind
 )
@@ -90,6 +103,54 @@ fi
 
 wanted=("${PACKAGES[@]}" "${EXTRA_PACKAGES[@]}")
 
+# Exim 4 (Debian's exim4-daemon-light) for the tests, unpacked with
+# "dpkg -x" into .deps/exim4 at the top of the checkout (git-ignored),
+# never installed: Debian's mail servers conflict with each other and
+# postfix is installed above.  Only its binary, usr/sbin/exim4, is used;
+# tests/meson.build passes its path as SMTPCLIENT_TEST_EXIM.  Done once:
+# skipped when the binary is there.  Not root, or the download fails: it
+# says so and goes on (the Exim tests then skip).
+EXIM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.deps/exim4"
+
+unpack_exim() {
+  if [ -x "$EXIM_DIR/usr/sbin/exim4" ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: not root, not unpacking Exim (its tests will skip)"
+    return 0
+  fi
+  local tmp deb
+  tmp=$(mktemp -d)
+  # apt-get download as root: no _apt sandbox for a directory it owns
+  if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root \
+          exim4-daemon-light >/dev/null); then
+    echo "install-deps: apt-get download exim4-daemon-light failed;" \
+         "updating the package lists and trying once more"
+    apt-get update -q >/dev/null || true
+    (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root \
+       exim4-daemon-light >/dev/null) || true
+  fi
+  deb=$(ls "$tmp"/exim4-daemon-light_*.deb 2>/dev/null | head -n 1)
+  if [ -z "$deb" ]; then
+    echo "install-deps: could not download exim4-daemon-light;" \
+         "the Exim tests will skip"
+    rm -rf "$tmp"
+    return 0
+  fi
+  rm -rf "$EXIM_DIR"
+  mkdir -p "$EXIM_DIR"
+  dpkg -x "$deb" "$EXIM_DIR"
+  # The package makes exim4 set-user-ID root.  The tests start it as root;
+  # set-user-ID would only make the dynamic loader ignore LD_PRELOAD
+  # (nss_wrapper) when Exim re-executes itself to deliver, from a process
+  # whose real user is nobody.
+  chmod u-s "$EXIM_DIR/usr/sbin/exim4"
+  basename "$deb" >"$EXIM_DIR/PACKAGE"
+  rm -rf "$tmp"
+  echo "install-deps: unpacked $(cat "$EXIM_DIR/PACKAGE") into $EXIM_DIR"
+}
+
 check_essential_commands() {
   local c absent=()
   for c in "${ESSENTIAL_COMMANDS[@]}"; do
@@ -127,12 +188,14 @@ mapfile -t missing < <(missing_packages)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#wanted[@]} packages are installed"
+  unpack_exim
   exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: not root, installing nothing; missing packages:"
   echo "  ${missing[*]}"
+  unpack_exim
   echo "install-deps: to install them: sudo bash tests/install-deps.sh"
   check_essential_commands
   echo "install-deps: going on; what needs the missing packages may fail"
@@ -180,4 +243,5 @@ if [ "${#still_missing[@]}" -gt 0 ]; then
   echo "install-deps: still missing after apt-get: ${still_missing[*]}" >&2
   exit 1
 fi
+unpack_exim
 echo "install-deps: done"
