@@ -162,6 +162,9 @@ accept_8bitmime = true
 message_size_limit = @SIZE_LIMIT@
 smtp_accept_max = 50
 queue_only = false
+# Deliver at once however many messages a connection carries (the default,
+# 10, queues the rest for a queue runner this private instance has not)
+smtp_accept_queue_per_connection = 0
 acl_smtp_rcpt = acl_check_rcpt
 
 begin acl
