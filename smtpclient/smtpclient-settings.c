@@ -293,9 +293,11 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * SmtpClientTask:auth-mechanism:
  *
  * The SASL mechanism to authenticate with: `PLAIN`, `LOGIN`,
- * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1` or `SCRAM-SHA-256`.
- * %NULL chooses the strongest one the server offers that fits the
- * credentials.
+ * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1`, `SCRAM-SHA-256`,
+ * or `SCRAM-SHA-1-PLUS` and `SCRAM-SHA-256-PLUS` (SCRAM bound to the TLS
+ * connection; they need one).  %NULL chooses the strongest one the server
+ * offers that fits a password: over TLS a -PLUS mechanism first.  For
+ * `XOAUTH2` and `OAUTHBEARER`, name them here.
  *
  * Since: 1.0
  */
@@ -454,9 +456,11 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * SmtpClientSession:auth-mechanism:
  *
  * The SASL mechanism to authenticate with: `PLAIN`, `LOGIN`,
- * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1` or `SCRAM-SHA-256`.
- * %NULL chooses the strongest one the server offers that fits the
- * credentials.
+ * `CRAM-MD5`, `XOAUTH2`, `OAUTHBEARER`, `SCRAM-SHA-1`, `SCRAM-SHA-256`,
+ * or `SCRAM-SHA-1-PLUS` and `SCRAM-SHA-256-PLUS` (SCRAM bound to the TLS
+ * connection; they need one).  %NULL chooses the strongest one the server
+ * offers that fits a password: over TLS a -PLUS mechanism first.  For
+ * `XOAUTH2` and `OAUTHBEARER`, name them here.
  *
  * It applies to every connection of the session; the tasks'
  * own connection settings are ignored.
@@ -531,9 +535,15 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * such as Dovecot or Cyrus: `LHLO` instead of `EHLO` (with no `HELO` to
  * fall back to), and after the end of the message one reply per accepted
  * recipient, judged like refusals of `RCPT` (see
- * [property@SmtpClient.Task:allow-refused-recipients]).  LMTP servers
- * usually listen on a Unix domain socket: set
+ * [property@SmtpClient.Task:allow-refused-recipients]); each
+ * recipient's reply is given by
+ * [method@SmtpClient.Task.get_recipient_reply_code].  A recipient refused
+ * after the end of the message does not stop the delivery to the others.
+ * LMTP servers usually listen on a Unix domain socket: set
  * [property@SmtpClient.Task:server] to its absolute path.
+ *
+ * With a [property@SmtpClient.Task:session], the session's setting is
+ * used instead.
  *
  * Since: 1.0
  */
@@ -542,9 +552,17 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * SmtpClientTask:chunking:
  *
  * When the server offers `CHUNKING` (RFC 3030), send the message with
- * `BDAT` (in chunks, pipelined when the server offers `PIPELINING`)
- * instead of `DATA`: no dot-stuffing, and no waiting for a `354`.  Set it
- * to %FALSE to always use `DATA`.
+ * `BDAT` instead of `DATA`: in chunks of about 64 KiB, pipelined when the
+ * server offers `PIPELINING`, with no dot-stuffing and no waiting for a
+ * `354`.  Line ends are still normalised to CRLF (unless
+ * [property@SmtpClient.Task:binary-mime] is set).  A chunk the server
+ * refuses fails the task with that reply
+ * (%SMTP_CLIENT_DELIVERY_STATE_REFUSED).  The transaction log summarises
+ * the content as `[message: N bytes, K BDAT chunks]`.  Set it to %FALSE
+ * to always use `DATA` (except for binary MIME, which needs `BDAT`).
+ *
+ * With a [property@SmtpClient.Task:session], the session's setting is
+ * used instead.
  *
  * Since: 1.0
  */

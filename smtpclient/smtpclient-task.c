@@ -115,7 +115,8 @@ smtp_client_task_get_reply (SmtpClientTask *self)
  * smtp_client_task_get_refused_recipients:
  * @task: a #SmtpClientTask
  *
- * Gets the recipients the server refused.
+ * Gets the recipients the server refused: to `RCPT`, or with LMTP
+ * (see [property@SmtpClient.Task:protocol]) after the end of the message.
  *
  * Returns: (transfer none) (array zero-terminated=1) (nullable): the
  *   refused addresses, or %NULL before the task has been sent
@@ -254,7 +255,10 @@ find_recipient (SmtpClientTask *self,
  *
  * Gets the code of the server's reply to @address's `RCPT` command in the
  * last attempt, for example 250 when it was accepted, 550 when the
- * mailbox does not exist.
+ * mailbox does not exist.  With LMTP (see
+ * [property@SmtpClient.Task:protocol]), for a recipient accepted to
+ * `RCPT` it is the server's reply for that recipient after the end of the
+ * message: 250 when the message is in the mailbox.
  *
  * Returns: the reply code, or 0 when @address is not a recipient of the
  *   task or got no reply
@@ -280,7 +284,9 @@ smtp_client_task_get_recipient_reply_code (SmtpClientTask *self,
  * @address: one of the task's recipients
  *
  * Gets the server's reply to @address's `RCPT` command in the last
- * attempt, as on the wire.
+ * attempt, as on the wire; with LMTP, for a recipient accepted to `RCPT`,
+ * the reply for it after the end of the message (see
+ * [method@SmtpClient.Task.get_recipient_reply_code]).
  *
  * Returns: (nullable): the reply, or %NULL when @address is not a
  *   recipient of the task or got no reply
