@@ -326,6 +326,16 @@ get_channel_binding (SmtpClientConnection  *self,
   return g_byte_array_free_to_bytes (data);
 }
 
+/* Whether the server offers any -PLUS (channel-binding) mechanism */
+static gboolean
+offers_plus (const char * const *offered)
+{
+  for (guint i = 0; offered[i] != NULL; i++)
+    if (g_str_has_suffix (offered[i], "-PLUS"))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 start_auth (SmtpClientConnection *self)
 {
@@ -418,7 +428,14 @@ start_auth (SmtpClientConnection *self)
       return;
     }
 
-  if (binding != NULL)
+  /* RFC 5802 §6: a -PLUS mechanism binds; otherwise the binding data only
+   * makes SCRAM say "y" (the client could bind, the server offered no
+   * -PLUS: a stripped offer is then detected).  A client that sees -PLUS
+   * offered and still takes the plain form (the application's choice)
+   * says "n": "y" would make a correct server refuse it. */
+  if (binding != NULL &&
+      (g_str_has_suffix (smtp_client_sasl_get_mechanism (self->sasl), "-PLUS") ||
+       !offers_plus ((const char * const *) offered)))
     smtp_client_sasl_set_channel_binding (self->sasl, binding_type, binding);
   else if (g_str_has_suffix (smtp_client_sasl_get_mechanism (self->sasl), "-PLUS"))
     {

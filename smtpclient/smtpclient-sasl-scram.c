@@ -34,8 +34,8 @@ sasl_is_scram_plus (Mechanism mechanism)
 
 /* The GS2 header (RFC 5802 §7): "p=<type>,," for a -PLUS mechanism, bound
  * to the TLS connection; "y,," when the client could bind but the server
- * offered no -PLUS mechanism (a downgrade the server can then detect);
- * "n,," without TLS */
+ * offered no -PLUS mechanism (a downgrade the server can then detect:
+ * the connection gives the binding data only then); "n,," otherwise */
 static char *
 scram_gs2_header (SmtpClientSasl *sasl)
 {

@@ -557,8 +557,9 @@ smtp_client_settings_copy (const SmtpClientSettings *settings)
  * `354`.  Line ends are still normalised to CRLF (unless
  * [property@SmtpClient.Task:binary-mime] is set).  A chunk the server
  * refuses fails the task with that reply
- * (%SMTP_CLIENT_DELIVERY_STATE_REFUSED).  The transaction log summarises
- * the content as `[message: N bytes, K BDAT chunks]`.  Set it to %FALSE
+ * (%SMTP_CLIENT_DELIVERY_STATE_REFUSED).  The transaction log shows each
+ * `BDAT` command line (not its chunk) and sums the content up as
+ * `[message: N bytes, K BDAT chunks]`.  Set it to %FALSE
  * to always use `DATA` (except for binary MIME, which needs `BDAT`).
  *
  * With a [property@SmtpClient.Task:session], the session's setting is

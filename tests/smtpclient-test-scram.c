@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   SCRAM <SHA-1|SHA-256> <user> <password> [PLUS] [WRONG-BINDING]
+ *   SCRAM <SHA-1|SHA-256> <user> <password> [PLUS] [WRONG-BINDING] [N]
  *
  * reads the client's "AUTH SCRAM-<digest>[-PLUS] [initial response]"
  * (answering one without an initial response with "334 "), checks the GS2
@@ -18,7 +18,9 @@
  * tls-server-end-point before), and the "c=" attribute must carry the
  * binding data GIO gives this, the server's, end of the connection;
  * without PLUS, "y,," over TLS (the client could bind but this server
- * offers no -PLUS mechanism) and "n,," over plain TCP.  WRONG-BINDING
+ * offers no -PLUS mechanism) and "n,," over plain TCP — or with N, "n,,"
+ * over TLS too (this server offers -PLUS, the client chose not to bind:
+ * "y" would be a downgrade it must refuse, RFC 5802 §6).  WRONG-BINDING
  * makes the server bind to other data (as the far end of a
  * man-in-the-middle would): authentication must fail.
  */
@@ -165,6 +167,7 @@ scram_serve (Peer       *peer,
   guint n_args = g_strv_length (args);
   gboolean plus = g_strv_contains ((const char *const *) args, "PLUS");
   gboolean wrong = g_strv_contains ((const char *const *) args, "WRONG-BINDING");
+  gboolean no_binding = g_strv_contains ((const char *const *) args, "N");
   Digest digest;
   g_autofree char *mechanism = NULL;
   g_autofree char *command = NULL;
@@ -246,7 +249,7 @@ scram_serve (Peer       *peer,
       expected_gs2 = g_strdup_printf ("p=%s,,", binding_type);
     }
   else
-    expected_gs2 = g_strdup (peer->is_tls ? "y,," : "n,,");
+    expected_gs2 = g_strdup (peer->is_tls && !no_binding ? "y,," : "n,,");
   if (!g_str_has_prefix (client_first, expected_gs2))
     {
       peer_send_line (peer, "535 5.7.8 Authentication credentials invalid");

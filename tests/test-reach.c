@@ -781,6 +781,7 @@ static const PlusCase plus_cases[] = {
   { "SCRAM-SHA-256-PLUS SCRAM-SHA-256", "SHA-256 user pencil PLUS WRONG-BINDING", NULL, TRUE, FALSE },
   { "SCRAM-SHA-256 PLAIN", "SHA-256 user pencil", NULL, TRUE, TRUE },
   { "SCRAM-SHA-256-PLUS SCRAM-SHA-256", "SHA-256 user pencil", NULL, FALSE, TRUE },
+  { "SCRAM-SHA-256-PLUS SCRAM-SHA-256", "SHA-256 user pencil N", "SCRAM-SHA-256", TRUE, TRUE },
 };
 
 /* ---------------------------------------------------------------------- */
@@ -848,6 +849,7 @@ main (int    argc,
   g_test_add_data_func ("/reach/scram-plus/wrong-binding", &plus_cases[3], test_scram_plus);
   g_test_add_data_func ("/reach/scram-plus/server-without-plus", &plus_cases[4], test_scram_plus);
   g_test_add_data_func ("/reach/scram-plus/plain-connection", &plus_cases[5], test_scram_plus);
+  g_test_add_data_func ("/reach/scram-plus/plain-form-chosen", &plus_cases[6], test_scram_plus);
 
   return g_test_run ();
 }
