@@ -176,6 +176,10 @@ struct _SmtpClientConnection
   gsize                            in_start;
   gsize                            in_end;
   gboolean                         in_eof;
+  /* A plain socket's last read filled less than it could: the kernel
+   * has nothing more, and asking again before the readable source fires
+   * would only cost a system call and a GError */
+  gboolean                         in_drained;
   gboolean                         next_is_unsolicited;
   GError                          *in_error;
   SmtpClientReplyParser           *parser;

@@ -176,6 +176,8 @@ engine_flush (SmtpClientConnection *self)
           self->out_start += n;
           self->written_total += n;
           self->progress = TRUE;
+          /* The server may answer at once: worth a read again */
+          self->in_drained = FALSE;
           continue;
         }
 
@@ -225,6 +227,7 @@ on_readable (GObject  *stream,
 {
   SmtpClientConnection *self = user_data;
 
+  self->in_drained = FALSE;
   engine_run (self);
 
   /* engine_run() destroys the source when it stops reading */
@@ -274,7 +277,7 @@ engine_read_more (SmtpClientConnection *self)
       self->in_end -= self->in_start;
       self->in_start = 0;
     }
-  if (self->in_end == IN_BUFFER_SIZE)
+  if (self->in_end == IN_BUFFER_SIZE || self->in_drained)
     return FALSE;
 
   n = g_pollable_input_stream_read_nonblocking (self->input,
@@ -283,6 +286,9 @@ engine_read_more (SmtpClientConnection *self)
                                                 NULL, &error);
   if (n > 0)
     {
+      /* Only for a plain socket: TLS may hold decrypted bytes back */
+      self->in_drained = (gsize) n < IN_BUFFER_SIZE - self->in_end &&
+                         G_IS_SOCKET_CONNECTION (self->stream);
       self->in_end += n;
       self->progress = TRUE;
       return TRUE;
@@ -379,6 +385,7 @@ engine_set_streams (SmtpClientConnection *self,
   self->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (output));
   smtp_client_reply_parser_reset (self->parser);
   self->in_start = self->in_end = 0;
+  self->in_drained = FALSE;
   start_reading (self);
 }
 
