@@ -123,8 +123,11 @@ smtp_client_send_apply_credentials (const SmtpClientSendCredentials  *credential
   if (credentials->ca_file != NULL)
     {
       g_autoptr(GTlsDatabase) database = NULL;
+      /* GTlsFileDatabase takes only an absolute path */
+      g_autofree char *path = g_canonicalize_filename (credentials->ca_file,
+                                                       NULL);
 
-      database = g_tls_file_database_new (credentials->ca_file, error);
+      database = g_tls_file_database_new (path, error);
       if (database == NULL)
         {
           g_prefix_error (error, "--ca-file: ");
