@@ -227,6 +227,16 @@ on_readable (GObject  *stream,
 {
   SmtpClientConnection *self = user_data;
 
+  if (self->running)
+    {
+      /* A handler of the run in progress spins a main loop of its own:
+       * this source may recurse, and would fire again and again until
+       * that run reads.  It comes back when that run ends. */
+      engine_stop_reading (self);
+      self->read_paused = TRUE;
+      return G_SOURCE_REMOVE;
+    }
+
   self->in_drained = FALSE;
   engine_run (self);
 
@@ -237,6 +247,7 @@ on_readable (GObject  *stream,
 void
 engine_stop_reading (SmtpClientConnection *self)
 {
+  self->read_paused = FALSE;
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
@@ -256,7 +267,22 @@ start_reading (SmtpClientConnection *self)
                          (GSourceFunc) (void (*) (void)) on_readable,
                          self, NULL);
   g_source_set_static_name (self->read_source, "[smtpclient] readable");
+  /* GLib takes a source's descriptors out of the poll set while it is
+   * dispatched unless it may recurse, and each removal and return wakes
+   * the context up: two eventfd writes, a read and a rebuilt poll set
+   * per reply.  on_readable() guards against recursion itself. */
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_attach (self->read_source, self->context);
+}
+
+void
+engine_resume_reading (SmtpClientConnection *self)
+{
+  if (!self->read_paused)
+    return;
+
+  self->read_paused = FALSE;
+  start_reading (self);
 }
 
 /* Read what the server has sent, without blocking; FALSE when nothing new
@@ -286,9 +312,11 @@ engine_read_more (SmtpClientConnection *self)
                                                 NULL, &error);
   if (n > 0)
     {
-      /* Only for a plain socket: TLS may hold decrypted bytes back */
-      self->in_drained = (gsize) n < IN_BUFFER_SIZE - self->in_end &&
-                         G_IS_SOCKET_CONNECTION (self->stream);
+      /* Over TLS too: GnuTLS (as OpenSSL without read-ahead) reads the
+       * socket one record at a time, exactly, and a read that returns
+       * less than asked has delivered its record whole: nothing is held
+       * back that the socket's readiness would not announce */
+      self->in_drained = (gsize) n < IN_BUFFER_SIZE - self->in_end;
       self->in_end += n;
       self->progress = TRUE;
       return TRUE;
