@@ -242,19 +242,37 @@ open_regular_file (const char *path)
   return g_unix_input_stream_new (fd, TRUE);
 }
 
-/* sendmail's spellings: "-oi" is one option (ignored, as "-i" is: a lone
- * "." never ends the input here); everything after "--" is left alone */
-static void
+/* sendmail's spellings that GOption would refuse, as scripts write them:
+ * "-oi" is one option (ignored, as "-i" is: a lone "." never ends the
+ * input here), and "-fADDR" is "-f ADDR" (PHP's mail() passes it so);
+ * everything after "--" is left alone.  Returns the arguments to parse
+ * (transfer full). */
+static char **
 rewrite_sendmail_options (int    argc,
                           char **argv)
 {
-  for (int i = 1; i < argc; i++)
+  GPtrArray *args = g_ptr_array_new ();
+  gboolean options = TRUE;
+
+  for (int i = 0; i < argc; i++)
     {
-      if (g_str_equal (argv[i], "--"))
-        break;
-      if (g_str_equal (argv[i], "-oi"))
-        argv[i][1] = 'i', argv[i][2] = '\0';
+      if (i > 0 && options && g_str_equal (argv[i], "--"))
+        options = FALSE;
+
+      if (i > 0 && options && g_str_equal (argv[i], "-oi"))
+        g_ptr_array_add (args, g_strdup ("-i"));
+      else if (i > 0 && options && g_str_has_prefix (argv[i], "-f") &&
+               argv[i][2] != '\0')
+        {
+          g_ptr_array_add (args, g_strdup ("-f"));
+          g_ptr_array_add (args, g_strdup (argv[i] + 2));
+        }
+      else
+        g_ptr_array_add (args, g_strdup (argv[i]));
     }
+  g_ptr_array_add (args, NULL);
+
+  return (char **) g_ptr_array_free (args, FALSE);
 }
 
 int
@@ -275,6 +293,7 @@ main (int    argc,
   gboolean read_recipients = FALSE;
   g_autofree char *message_file = NULL;
   g_auto(GStrv) recipients = NULL;
+  g_auto(GStrv) args = NULL;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
@@ -385,8 +404,8 @@ main (int    argc,
       "  3  network, TLS, timeout or protocol failure\n"
       "  4  the message could not be read"));
 
-  rewrite_sendmail_options (argc, argv);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  args = rewrite_sendmail_options (argc, argv);
+  if (!g_option_context_parse_strv (context, &args, &error))
     {
       g_printerr ("smtpclient-send: %s\n", error->message);
       return EXIT_USAGE;
