@@ -230,6 +230,11 @@ open_regular_file (const char *path)
   struct stat st;
   int fd;
 
+  /* Not even opened unless it is a regular file: a reader that opens and
+   * closes a FIFO may let its writer in only to meet a closed pipe */
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+    return NULL;
+
   fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
   if (fd < 0)
     return NULL;

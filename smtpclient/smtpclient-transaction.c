@@ -132,14 +132,17 @@ smtp_client_transaction_open_file (SmtpClientTransaction *transaction,
                                    GFile                 *file)
 {
   const char *path = g_file_peek_path (file);
+  GStatBuf st;
   gint64 start = 0;
   guint64 size = 0;
   int fd;
 
-  if (path == NULL)
+  /* Not even opened unless it is a regular file: a reader that opens and
+   * closes a FIFO may let its writer in only to meet a closed pipe */
+  if (path == NULL || g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
     return FALSE;
 
-  /* O_NONBLOCK: opening a FIFO must not wait for its writer here */
+  /* O_NONBLOCK: should it have become a FIFO since, not to wait here */
   fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
   if (fd < 0)
     return FALSE;
