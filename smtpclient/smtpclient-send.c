@@ -546,12 +546,14 @@ main (int    argc,
         g_ptr_array_add (all, g_strdup (recipients[i]));
 
       if (message_file != NULL)
-        input = open_regular_file (message_file);
-      if (message_file != NULL && input == NULL)
         {
-          g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
+          input = open_regular_file (message_file);
+          if (input == NULL)
+            {
+              g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
 
-          input = G_INPUT_STREAM (g_file_read (file, NULL, &error));
+              input = G_INPUT_STREAM (g_file_read (file, NULL, &error));
+            }
         }
       else
         input = g_unix_input_stream_new (0, FALSE);
