@@ -455,6 +455,67 @@ test_progress (gconstpointer data)
   g_assert_cmpuint (progress.last_total, ==, body->len);
 }
 
+static gboolean
+on_timeout_set_flag (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A progress handler that spins a main loop of its own for half a second,
+ * once, counting its iterations */
+static void
+on_progress_nested_loop (SmtpClientTask *task,
+                         guint64         sent,
+                         guint64         total,
+                         gpointer        user_data)
+{
+  guint *iterations = user_data;
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  gboolean done = FALSE;
+  GSource *timeout;
+
+  if (*iterations > 0)
+    return;
+
+  timeout = g_timeout_source_new (500);
+  g_source_set_callback (timeout, on_timeout_set_flag, &done, NULL);
+  g_source_attach (timeout, context);
+  while (!done)
+    {
+      g_main_context_iteration (context, TRUE);
+      (*iterations)++;
+    }
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+}
+
+static void
+test_progress_nested_loop (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  guint iterations = 0;
+
+  g_test_summary ("A progress handler that runs a main loop of its own "
+                  "while the server's reply arrives: the connection does "
+                  "not spin that loop (its read source is set aside until "
+                  "the handler returns), and the task then succeeds");
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  task = smtp_test_task_new (smtp_test_script_server_get_port (server),
+                             "Subject: nested\r\n\r\nbody\r\n");
+  g_signal_connect (task, "progress", G_CALLBACK (on_progress_nested_loop),
+                    &iterations);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+
+  /* A source that fired for each turn would make it tens of thousands */
+  g_assert_cmpuint (iterations, >, 0);
+  g_assert_cmpuint (iterations, <, 200);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Files read on the main context, and the rest */
 
@@ -592,6 +653,8 @@ main (int    argc,
   g_test_add_func ("/smtpclient/content/8bitmime-and-size",
                    test_8bitmime_and_size);
   g_test_add_func ("/smtpclient/content/size-too-large", test_size_too_large);
+  g_test_add_func ("/smtpclient/content/progress/nested-loop",
+                   test_progress_nested_loop);
   g_test_add_func ("/smtpclient/content/message-file/read-again",
                    test_message_file_again);
   g_test_add_func ("/smtpclient/content/message-file/fifo",
