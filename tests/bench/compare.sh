@@ -283,13 +283,28 @@ progress "one 1 KB message, a fresh process each time ($SINGLE_RUNS runs)"
 send_cmd="$SEND --server 127.0.0.1 --port $PORT --from bench@localhost --message-file $WORK/1k.eml sink@localhost"
 source_cmd="$SOURCE -m 1 -l 1024 127.0.0.1:$PORT"
 if [ $HAVE_HYPERFINE = 1 ]; then
-  hyperfine -N --warmup 3 --runs "$SINGLE_RUNS" --export-json "$WORK/single.json" \
-    "$source_cmd" "$send_cmd" >/dev/null 2>"$WORK/hyperfine.err" ||
-    cat "$WORK/hyperfine.err" >&2
-  read -r ms_source ms_send < <("$PYTHON" -c '
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-print("%.2f %.2f" % (r[0]["median"] * 1000, r[1]["median"] * 1000))' "$WORK/single.json")
+  # RUNS rounds, the two taking turns at going first (a machine whose
+  # load drifts would favour one); the median of every run of each
+  for round in $(seq "$RUNS"); do
+    if [ $((round % 2)) = 1 ]; then
+      first=$source_cmd second=$send_cmd
+    else
+      first=$send_cmd second=$source_cmd
+    fi
+    hyperfine -N --warmup 3 --runs "$SINGLE_RUNS" \
+      --export-json "$WORK/single-$round.json" "$first" "$second" \
+      >/dev/null 2>"$WORK/hyperfine.err" || cat "$WORK/hyperfine.err" >&2
+  done
+  read -r ms_source ms_send < <("$PYTHON" - "$source_cmd" "$WORK"/single-*.json <<'EOF'
+import json, statistics, sys
+times = {True: [], False: []}
+for path in sys.argv[2:]:
+    for result in json.load(open(path))["results"]:
+        times[result["command"] == sys.argv[1]] += result["times"]
+print("%.2f %.2f" % (statistics.median(times[True]) * 1000,
+                     statistics.median(times[False]) * 1000))
+EOF
+)
 else
   for _ in $(seq "$SINGLE_RUNS"); do
     measure single-source $source_cmd
