@@ -271,9 +271,9 @@ for sessions in 1 8; do
     "smtpclient-bench, memory" "$(rate "$MESSAGES" "$wm")" "$r" ">= 0.8" "$(met "$r" ">=" 0.8)"
   cf=$(cpu_us "file-s$sessions")
   cm=$(cpu_us "memory-s$sessions")
-  d=$(awk -v a="$cf" -v b="$cm" 'BEGIN { printf "%.1f", a - b }')
+  d=$(awk -v a="$cf" -v b="$cm" 'BEGIN { printf "%+.1f", a - b }')
   row "  CPU us/msg, file vs memory, $sessions conn." "$cf" \
-    "smtpclient-bench, memory" "$cm" "+$d us" "<= +5 us" "$(met "$d" "<=" 5)"
+    "smtpclient-bench, memory" "$cm" "$d us" "<= +5 us" "$(met "$d" "<=" 5)"
   [ "$(failures "file-s$sessions")$(failures "memory-s$sessions")" = 00 ] ||
     progress "failed runs: memory $(failures "memory-s$sessions"), file $(failures "file-s$sessions")"
 done
