@@ -11,8 +11,10 @@
  * as "BDAT <size> LAST".  No more is read while a chunk's worth
  * waits to be written; content from a source that would block (a pipe, a
  * socket) is waited for with a pollable source and no timer: only the
- * server's silence counts against the timeout.  A source that cannot be
- * polled (a local file) is read with GIO's asynchronous reads.
+ * server's silence counts against the timeout.  A regular file is read
+ * with read(2) at once (it never blocks meaningfully: no thread, no
+ * source); another source that cannot be polled (a GVfs file) is read
+ * with GIO's asynchronous reads.
  */
 
 #include "config.h"
@@ -353,6 +355,16 @@ upload_continue (SmtpClientConnection *self,
           g_source_set_callback (idle, on_content_turn, self, NULL);
           wait_for_content (self, idle);
           return;
+        }
+
+      if (t->transaction->content_fd >= 0)
+        {
+          /* A regular file: read at once, never waited for */
+          n = smtp_client_transaction_read_file (t->transaction, self->chunk,
+                                                 CHUNK_SIZE, &error);
+          if (!upload_take (self, t, n, error))
+            return;
+          continue;
         }
 
       if (!G_IS_POLLABLE_INPUT_STREAM (content) ||

@@ -179,6 +179,13 @@ struct _SmtpClientConnection
   gsize                            in_start;
   gsize                            in_end;
   gboolean                         in_eof;
+  /* The last read filled less than it could: the socket has nothing
+   * more, and asking again before the readable source fires would only
+   * cost system calls and a GError (over TLS, several) */
+  gboolean                         in_drained;
+  /* The read source was set aside while a run was in progress (a nested
+   * main loop); engine_run() brings it back when it ends */
+  gboolean                         read_paused;
   gboolean                         next_is_unsolicited;
   GError                          *in_error;
   SmtpClientReplyParser           *parser;
@@ -305,6 +312,7 @@ void             engine_add_time         (SmtpClientTransaction *transaction,
 void             engine_set_streams      (SmtpClientConnection *self,
                                           GIOStream            *stream);
 void             engine_stop_reading     (SmtpClientConnection *self);
+void             engine_resume_reading   (SmtpClientConnection *self);
 void             engine_set_ready        (SmtpClientConnection *self);
 void             engine_schedule_run     (SmtpClientConnection *self);
 void             engine_run_at           (SmtpClientConnection *self,

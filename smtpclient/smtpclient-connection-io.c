@@ -176,6 +176,8 @@ engine_flush (SmtpClientConnection *self)
           self->out_start += n;
           self->written_total += n;
           self->progress = TRUE;
+          /* The server may answer at once: worth a read again */
+          self->in_drained = FALSE;
           continue;
         }
 
@@ -225,6 +227,17 @@ on_readable (GObject  *stream,
 {
   SmtpClientConnection *self = user_data;
 
+  if (self->running)
+    {
+      /* A handler of the run in progress spins a main loop of its own:
+       * this source may recurse, and would fire again and again until
+       * that run reads.  It comes back when that run ends. */
+      engine_stop_reading (self);
+      self->read_paused = TRUE;
+      return G_SOURCE_REMOVE;
+    }
+
+  self->in_drained = FALSE;
   engine_run (self);
 
   /* engine_run() destroys the source when it stops reading */
@@ -234,6 +247,7 @@ on_readable (GObject  *stream,
 void
 engine_stop_reading (SmtpClientConnection *self)
 {
+  self->read_paused = FALSE;
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
@@ -253,7 +267,22 @@ start_reading (SmtpClientConnection *self)
                          (GSourceFunc) (void (*) (void)) on_readable,
                          self, NULL);
   g_source_set_static_name (self->read_source, "[smtpclient] readable");
+  /* GLib takes a source's descriptors out of the poll set while it is
+   * dispatched unless it may recurse, and each removal and return wakes
+   * the context up: two eventfd writes, a read and a rebuilt poll set
+   * per reply.  on_readable() guards against recursion itself. */
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_attach (self->read_source, self->context);
+}
+
+void
+engine_resume_reading (SmtpClientConnection *self)
+{
+  if (!self->read_paused)
+    return;
+
+  self->read_paused = FALSE;
+  start_reading (self);
 }
 
 /* Read what the server has sent, without blocking; FALSE when nothing new
@@ -274,7 +303,7 @@ engine_read_more (SmtpClientConnection *self)
       self->in_end -= self->in_start;
       self->in_start = 0;
     }
-  if (self->in_end == IN_BUFFER_SIZE)
+  if (self->in_end == IN_BUFFER_SIZE || self->in_drained)
     return FALSE;
 
   n = g_pollable_input_stream_read_nonblocking (self->input,
@@ -283,6 +312,11 @@ engine_read_more (SmtpClientConnection *self)
                                                 NULL, &error);
   if (n > 0)
     {
+      /* Over TLS too: GnuTLS (as OpenSSL without read-ahead) reads the
+       * socket one record at a time, exactly, and a read that returns
+       * less than asked has delivered its record whole: nothing is held
+       * back that the socket's readiness would not announce */
+      self->in_drained = (gsize) n < IN_BUFFER_SIZE - self->in_end;
       self->in_end += n;
       self->progress = TRUE;
       return TRUE;
@@ -379,6 +413,7 @@ engine_set_streams (SmtpClientConnection *self,
   self->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (output));
   smtp_client_reply_parser_reset (self->parser);
   self->in_start = self->in_end = 0;
+  self->in_drained = FALSE;
   start_reading (self);
 }
 

@@ -161,6 +161,12 @@ setup_connect (SmtpClientConnection *self)
 
   if (smtp_client_settings_is_unix_socket (settings))
     address = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (settings->server));
+  else if (!g_socket_client_get_enable_proxy (client) &&
+           g_hostname_is_ip_address (settings->server))
+    /* An address literal needs no resolver (a GNetworkAddress would set
+     * up the default GResolver all the same) */
+    address = G_SOCKET_CONNECTABLE (g_inet_socket_address_new_from_string (settings->server,
+                                                                           smtp_client_settings_get_port (settings)));
   else
     address = g_network_address_new (settings->server,
                                      smtp_client_settings_get_port (settings));

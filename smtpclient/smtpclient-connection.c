@@ -597,6 +597,8 @@ engine_run (SmtpClientConnection *self)
 
   engine_update_timer (self);
   self->running = FALSE;
+  if (self->phase != PHASE_CLOSED)
+    engine_resume_reading (self);
   if (self->phase == PHASE_CLOSED && self->self_ref != NULL)
     g_clear_object (&self->self_ref);
   g_object_unref (self);

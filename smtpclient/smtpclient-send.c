@@ -9,13 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
 
 #include <smtpclient/smtpclient.h>
 
+#include "smtpclient-send-options-private.h"
 #include "smtpclient-send-private.h"
 
 /* Exit codes */
@@ -171,78 +175,6 @@ bad:
   return FALSE;
 }
 
-static gboolean
-parse_security (const char          *text,
-                SmtpClientSecurity  *security)
-{
-  static const struct { const char *name; SmtpClientSecurity value; } names[] = {
-    { "none", SMTP_CLIENT_SECURITY_NONE },
-    { "starttls-if-available", SMTP_CLIENT_SECURITY_STARTTLS_IF_AVAILABLE },
-    { "starttls", SMTP_CLIENT_SECURITY_STARTTLS },
-    { "tls", SMTP_CLIENT_SECURITY_TLS },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_ascii_strcasecmp (text, names[i].name) == 0)
-      {
-        *security = names[i].value;
-        return TRUE;
-      }
-
-  return FALSE;
-}
-
-/* memset through a volatile pointer: a plain memset right before free()
- * is a dead store the compiler may remove */
-static void *(*const volatile wipe_memset) (void *, int, size_t) = memset;
-
-/* The password, from the first line of @path; the rest of the file is
- * wiped from memory at once */
-static char *
-read_password_file (const char  *path,
-                    GError     **error)
-{
-  char *contents = NULL;
-  gsize length = 0;
-  char *password;
-
-  if (!g_file_get_contents (path, &contents, &length, error))
-    return NULL;
-
-  password = g_strndup (contents, strcspn (contents, "\r\n"));
-  wipe_memset (contents, 0, length);
-  g_free (contents);
-
-  return password;
-}
-
-static void
-free_password (char *password)
-{
-  if (password != NULL)
-    {
-      wipe_memset (password, 0, strlen (password));
-      g_free (password);
-    }
-}
-
-typedef char *SecretString;
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (SecretString, free_password, NULL)
-
-/* Set the password without a copy that GLib frees unwiped (g_object_set()
- * collects the string into a GValue of its own) */
-static void
-set_password (GObject    *target,
-              const char *password)
-{
-  GValue value = G_VALUE_INIT;
-
-  g_value_init (&value, G_TYPE_STRING);
-  g_value_set_static_string (&value, password);
-  g_object_set_property (target, "auth-password", &value);
-  g_value_unset (&value);
-}
-
 typedef struct
 {
   GMainLoop         *loop;
@@ -312,19 +244,64 @@ on_session_closed (GObject      *source,
   g_main_loop_quit (user_data);
 }
 
-/* sendmail's spellings: "-oi" is one option (ignored, as "-i" is: a lone
- * "." never ends the input here); everything after "--" is left alone */
-static void
+/* @path as a stream when it names a regular file, opened without GIO's
+ * virtual file system (whose set-up, a scan of the GIO modules, costs a
+ * short run more than the open); NULL for anything else (a URI, a FIFO,
+ * a file that cannot be opened), which the GFile path then handles */
+static GInputStream *
+open_regular_file (const char *path)
+{
+  struct stat st;
+  int fd;
+
+  /* Not even opened unless it is a regular file: a reader that opens and
+   * closes a FIFO may let its writer in only to meet a closed pipe */
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+    return NULL;
+
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  if (fd < 0)
+    return NULL;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_close (fd, NULL);
+      return NULL;
+    }
+
+  return g_unix_input_stream_new (fd, TRUE);
+}
+
+/* sendmail's spellings that GOption would refuse, as scripts write them:
+ * "-oi" is one option (ignored, as "-i" is: a lone "." never ends the
+ * input here), and "-fADDR" is "-f ADDR" (PHP's mail() passes it so);
+ * everything after "--" is left alone.  Returns the arguments to parse
+ * (transfer full). */
+static char **
 rewrite_sendmail_options (int    argc,
                           char **argv)
 {
-  for (int i = 1; i < argc; i++)
+  GPtrArray *args = g_ptr_array_new ();
+  gboolean options = TRUE;
+
+  for (int i = 0; i < argc; i++)
     {
-      if (g_str_equal (argv[i], "--"))
-        break;
-      if (g_str_equal (argv[i], "-oi"))
-        argv[i][1] = 'i', argv[i][2] = '\0';
+      if (i > 0 && options && g_str_equal (argv[i], "--"))
+        options = FALSE;
+
+      if (i > 0 && options && g_str_equal (argv[i], "-oi"))
+        g_ptr_array_add (args, g_strdup ("-i"));
+      else if (i > 0 && options && g_str_has_prefix (argv[i], "-f") &&
+               argv[i][2] != '\0')
+        {
+          g_ptr_array_add (args, g_strdup ("-f"));
+          g_ptr_array_add (args, g_strdup (argv[i] + 2));
+        }
+      else
+        g_ptr_array_add (args, g_strdup (argv[i]));
     }
+  g_ptr_array_add (args, NULL);
+
+  return (char **) g_ptr_array_free (args, FALSE);
 }
 
 int
@@ -338,10 +315,6 @@ main (int    argc,
   g_autofree char *helo = NULL;
   int timeout = 30;
   g_autofree char *bind = NULL;
-  g_autofree char *auth = NULL;
-  g_autofree char *user = NULL;
-  g_autofree char *password_file = NULL;
-  g_autofree char *ca_file = NULL;
   g_autofree char *fingerprint = NULL;
   gboolean print_log = FALSE;
   gboolean debug = FALSE;
@@ -349,11 +322,12 @@ main (int    argc,
   gboolean read_recipients = FALSE;
   g_autofree char *message_file = NULL;
   g_auto(GStrv) recipients = NULL;
+  g_auto(GStrv) args = NULL;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
   g_autoptr(GMainLoop) loop = NULL;
-  g_auto(SecretString) password = NULL;
+  g_auto(SmtpClientSendCredentials) credentials = { 0, };
   int max_retries = -1;
   gboolean ignored = FALSE;
   gboolean lmtp = FALSE;
@@ -379,15 +353,15 @@ main (int    argc,
       N_("Seconds to wait for the server at any step (default: 30)"), N_("S") },
     { "bind", 0, 0, G_OPTION_ARG_STRING, &bind,
       N_("The local address (and port) to connect from"), N_("ADDR[:PORT]") },
-    { "auth", 0, 0, G_OPTION_ARG_STRING, &auth,
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &credentials.auth,
       N_("The authentication mechanism (default: the best offered)"),
       N_("MECH") },
-    { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+    { "user", 0, 0, G_OPTION_ARG_STRING, &credentials.user,
       N_("The user name to authenticate as"), N_("NAME") },
-    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &credentials.password_file,
       N_("Read the password from the first line of FILE (or set "
          "SMTPCLIENT_PASSWORD)"), N_("FILE") },
-    { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+    { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &credentials.ca_file,
       N_("Trust the CA certificates in FILE (PEM) instead of the system's"),
       N_("FILE") },
     { "accept-fingerprint", 0, 0, G_OPTION_ARG_STRING, &fingerprint,
@@ -425,7 +399,10 @@ main (int    argc,
     G_OPTION_ENTRY_NULL
   };
 
-  setlocale (LC_ALL, "");
+  /* Only what the tool uses: its messages and their character set (each
+   * further category is files to open at every start) */
+  setlocale (LC_CTYPE, "");
+  setlocale (LC_MESSAGES, "");
   /* SMTPCLIENT_LOCALEDIR: for running from the build tree (the tests) */
   bindtextdomain (GETTEXT_PACKAGE,
                   g_getenv ("SMTPCLIENT_LOCALEDIR") != NULL
@@ -433,11 +410,13 @@ main (int    argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  context = g_option_context_new (_("— send a message by SMTP"));
+  /* The help texts are translated by GOption when it prints them
+   * (N_()): a run that prints no help never loads the catalogue */
+  context = g_option_context_new (N_("— send a message by SMTP"));
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_description (context,
-    _("Reads the message (header and body) from standard input, or from "
+    N_("Reads the message (header and body) from standard input, or from "
       "--message-file,\n"
       "and sends it to every RECIPIENT. With -t, the addresses in the "
       "message’s To, Cc\n"
@@ -454,8 +433,8 @@ main (int    argc,
       "  3  network, TLS, timeout or protocol failure\n"
       "  4  the message could not be read"));
 
-  rewrite_sendmail_options (argc, argv);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  args = rewrite_sendmail_options (argc, argv);
+  if (!g_option_context_parse_strv (context, &args, &error))
     {
       g_printerr ("smtpclient-send: %s\n", error->message);
       return EXIT_USAGE;
@@ -473,7 +452,7 @@ main (int    argc,
       return EXIT_USAGE;
     }
 
-  if (security_name != NULL && !parse_security (security_name, &security))
+  if (security_name != NULL && !smtp_client_send_parse_security (security_name, &security))
     {
       g_printerr ("smtpclient-send: %s\n", _("Unknown --security mode"));
       return EXIT_USAGE;
@@ -556,40 +535,11 @@ main (int    argc,
                     NULL);
     }
 
-  if (password_file != NULL)
+  if (!smtp_client_send_apply_credentials (&credentials, target, &error))
     {
-      password = read_password_file (password_file, &error);
-      if (password == NULL)
-        {
-          /* A setting that cannot be used, not the message */
-          g_printerr ("smtpclient-send: --password-file: %s\n",
-                      error->message);
-          return EXIT_USAGE;
-        }
-    }
-  else if (g_getenv ("SMTPCLIENT_PASSWORD") != NULL)
-    {
-      password = g_strdup (g_getenv ("SMTPCLIENT_PASSWORD"));
-    }
-
-  if (user != NULL)
-    {
-      g_object_set (target, "auth-user", user, NULL);
-      set_password (target, password);
-    }
-  if (auth != NULL)
-    g_object_set (target, "auth-mechanism", auth, NULL);
-
-  if (ca_file != NULL)
-    {
-      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (ca_file, &error);
-
-      if (database == NULL)
-        {
-          g_printerr ("smtpclient-send: --ca-file: %s\n", error->message);
-          return EXIT_USAGE;
-        }
-      g_object_set (target, "tls-database", database, NULL);
+      /* A setting that cannot be used, not the message */
+      g_printerr ("smtpclient-send: %s\n", error->message);
+      return EXIT_USAGE;
     }
 
   if (fingerprint != NULL)
@@ -621,9 +571,13 @@ main (int    argc,
 
       if (message_file != NULL)
         {
-          g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
+          input = open_regular_file (message_file);
+          if (input == NULL)
+            {
+              g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
 
-          input = G_INPUT_STREAM (g_file_read (file, NULL, &error));
+              input = G_INPUT_STREAM (g_file_read (file, NULL, &error));
+            }
         }
       else
         input = g_unix_input_stream_new (0, FALSE);
@@ -651,9 +605,17 @@ main (int    argc,
     }
   else if (message_file != NULL)
     {
-      g_autoptr(GFile) file = g_file_new_for_commandline_arg (message_file);
+      g_autoptr(GInputStream) input = open_regular_file (message_file);
+      g_autoptr(GFile) file = NULL;
 
-      g_object_set (task, "to", recipients, "message-file", file, NULL);
+      if (input != NULL)
+        g_object_set (task, "to", recipients, "input-stream", input, NULL);
+      else
+        {
+          /* The library opens it, or says why it cannot */
+          file = g_file_new_for_commandline_arg (message_file);
+          g_object_set (task, "to", recipients, "message-file", file, NULL);
+        }
     }
   else
     {

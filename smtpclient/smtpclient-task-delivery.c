@@ -349,7 +349,10 @@ query_stream_size (GTask *gtask)
 {
   Delivery *delivery = g_task_get_task_data (gtask);
 
-  if (G_IS_FILE_INPUT_STREAM (delivery->transaction->content))
+  /* A regular file's size comes with its descriptor; a GVfs file's
+   * from GIO */
+  if (delivery->transaction->content_fd < 0 &&
+      G_IS_FILE_INPUT_STREAM (delivery->transaction->content))
     {
       g_file_input_stream_query_info_async (G_FILE_INPUT_STREAM (delivery->transaction->content),
                                             G_FILE_ATTRIBUTE_STANDARD_SIZE,
@@ -393,7 +396,9 @@ on_file_opened (GObject      *source,
       return;
     }
 
-  delivery->transaction->content = G_INPUT_STREAM (stream);
+  smtp_client_transaction_set_content (delivery->transaction,
+                                       G_INPUT_STREAM (stream));
+  g_object_unref (stream);
   query_stream_size (gtask);
 }
 
@@ -416,8 +421,17 @@ start_delivery (gpointer user_data)
 
   if (self->input_stream != NULL)
     {
-      transaction->content = g_object_ref (self->input_stream);
+      smtp_client_transaction_set_content (transaction, self->input_stream);
       query_stream_size (gtask);
+      return G_SOURCE_REMOVE;
+    }
+
+  /* A local regular file is opened here and now; anything else (a FIFO,
+   * a GVfs file, one that cannot be opened) by GIO, which says why not */
+  if (self->message_file != NULL &&
+      smtp_client_transaction_open_file (transaction, self->message_file))
+    {
+      deliver (gtask);
       return G_SOURCE_REMOVE;
     }
 

@@ -51,6 +51,13 @@ typedef struct
   guint                            n_recipients;
   GInputStream                    *content;
   guint64                          content_size;    /* 0 when unknown */
+  /* A regular file: read with read(2) on the main context (a regular
+   * file never blocks meaningfully), rewound to @content_start; -1 for
+   * any other source.  Under @content, which owns it, or on its own
+   * (@content NULL) when the transaction opened it */
+  int                              content_fd;
+  gboolean                         content_fd_owned;
+  gint64                           content_start;
   gboolean                         content_is_7bit; /* known 7-bit */
   gboolean                         allow_refused_recipients;
   gboolean                         binary_mime;     /* BDAT, as it is */
@@ -102,6 +109,20 @@ SmtpClientTransaction *smtp_client_transaction_ref   (SmtpClientTransaction *tra
 void                   smtp_client_transaction_unref (SmtpClientTransaction *transaction);
 void                   smtp_client_transaction_clear_hooks (SmtpClientTransaction *transaction);
 
+/* Take @content as the transaction's content; TRUE when it is a regular
+ * file (content_fd and content_size set from its descriptor) */
+gboolean               smtp_client_transaction_set_content   (SmtpClientTransaction  *transaction,
+                                                              GInputStream           *content);
+/* Open the local regular file @file as the content with one open() and
+ * one fstat(), without waiting for anything; FALSE when @file is not one
+ * (or cannot be opened: GIO's asynchronous open then says why) */
+gboolean               smtp_client_transaction_open_file     (SmtpClientTransaction  *transaction,
+                                                              GFile                  *file);
+/* read(2) from content_fd */
+gssize                 smtp_client_transaction_read_file     (SmtpClientTransaction  *transaction,
+                                                              void                   *buffer,
+                                                              gsize                   count,
+                                                              GError                **error);
 /* Forget the outcome of a previous attempt and rewind the content; FALSE
  * (and the outcome kept) when the content was read and cannot be read
  * again (a pipe). */

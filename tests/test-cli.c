@@ -1,6 +1,7 @@
 /* test-cli.c: smtpclient-send's TLS and credential options against
  * aiosmtpd: --security, --ca-file, --accept-fingerprint, --user with
- * SMTPCLIENT_PASSWORD or --password-file.
+ * SMTPCLIENT_PASSWORD or --password-file; and a script's habits against
+ * the scripted server: --debug on standard error, -f, -i, -oi.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
@@ -200,6 +201,12 @@ static char *
 port_string (SmtpTestServer *server)
 {
   return g_strdup_printf ("%u", smtp_test_server_get_port (server));
+}
+
+static char *
+port_string_script (SmtpTestScriptServer *server)
+{
+  return g_strdup_printf ("%u", smtp_test_script_server_get_port (server));
 }
 
 static SmtpTestServer *
@@ -610,6 +617,119 @@ test_log_escapes (void)
   g_assert_nonnull (strstr (result.err, "\\x1b]0;pwned\\x07no"));
 }
 
+/* ---------------------------------------------------------------------- */
+/* A script's habits: sendmail's spellings, standard output left alone */
+
+/* The script server's copy of the one message, as MESSAGE with CR LF */
+static void
+assert_message_served (SmtpTestScriptServer *server)
+{
+  g_autoptr(GPtrArray) messages = smtp_test_script_server_get_messages (server);
+  g_autofree char *expected = NULL;
+  g_auto(GStrv) lines = g_strsplit (MESSAGE, "\n", -1);
+  const char *data;
+  gsize size = 0;
+
+  expected = g_strjoinv ("\r\n", lines);
+  g_assert_cmpuint (messages->len, ==, 1);
+  data = g_bytes_get_data (g_ptr_array_index (messages, 0), &size);
+  g_assert_cmpmem (data, size, expected, strlen (expected));
+}
+
+/* Whether the client sent a command that starts with @command (the
+ * parameters after it aside) on the first connection */
+static gboolean
+has_command (SmtpTestScriptServer *server,
+             const char           *command)
+{
+  g_auto(GStrv) commands = smtp_test_script_server_get_commands (server, 0);
+
+  for (gsize i = 0; commands[i] != NULL; i++)
+    if (g_str_equal (commands[i], command) ||
+        (g_str_has_prefix (commands[i], command) &&
+         commands[i][strlen (command)] == ' '))
+      return TRUE;
+
+  return FALSE;
+}
+
+static void
+test_debug_to_stderr (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autofree char *port = NULL;
+  g_auto(CliResult) result = { 0 };
+
+  g_test_summary ("--debug writes the protocol trace to standard error; "
+                  "standard output, which a script may read, stays empty");
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  port = port_string_script (server);
+  run_cli (&result, NULL, (const char *[]) { "--server", "127.0.0.1",
+                                             "--port", port, "--debug",
+                                             "rcpt@example.org", NULL });
+  g_assert_cmpint (result.status, ==, 0);
+  g_assert_cmpstr (result.out, ==, "");
+  g_assert_nonnull (strstr (result.err, "-> MAIL FROM:<root@localhost>"));
+  g_assert_nonnull (strstr (result.err, "-> RCPT TO:<rcpt@example.org>"));
+
+  smtp_test_script_server_wait (server, 1);
+  assert_message_served (server);
+}
+
+typedef struct
+{
+  const char *name;
+  const char *args[4];   /* before the recipient */
+  const char *from;      /* the MAIL FROM the server must get */
+} SendmailCase;
+
+static const SendmailCase sendmail_cases[] = {
+  { "f", { "-f", "bounce@example.org", NULL }, "bounce@example.org" },
+  { "f-attached", { "-fbounce@example.org", NULL }, "bounce@example.org" },
+  { "i", { "-i", NULL }, "root@localhost" },
+  { "oi", { "-oi", NULL }, "root@localhost" },
+  { "f-oi-i", { "-oi", "-f", "bounce@example.org", "-i" },
+    "bounce@example.org" },
+};
+
+static void
+test_sendmail_options (gconstpointer data)
+{
+  const SendmailCase *test = data;
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autofree char *port = NULL;
+  g_autofree char *mail = NULL;
+  g_auto(CliResult) result = { 0 };
+
+  g_test_summary ("sendmail's spellings: -f ADDR and -fADDR are --from, "
+                  "-i and -oi are accepted and ignored; nothing is printed "
+                  "and the server gets the message from that sender");
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  port = port_string_script (server);
+  g_ptr_array_add (args, "--server");
+  g_ptr_array_add (args, "127.0.0.1");
+  g_ptr_array_add (args, "--port");
+  g_ptr_array_add (args, port);
+  for (gsize i = 0; i < G_N_ELEMENTS (test->args) && test->args[i] != NULL; i++)
+    g_ptr_array_add (args, (gpointer) test->args[i]);
+  g_ptr_array_add (args, "rcpt@example.org");
+  g_ptr_array_add (args, NULL);
+
+  run_cli (&result, NULL, (const char * const *) args->pdata);
+  g_assert_cmpint (result.status, ==, 0);
+  g_assert_cmpstr (result.out, ==, "");
+  g_assert_cmpstr (result.err, ==, "");
+
+  smtp_test_script_server_wait (server, 1);
+  mail = g_strdup_printf ("MAIL FROM:<%s>", test->from);
+  g_assert_true (has_command (server, mail));
+  g_assert_true (has_command (server, "RCPT TO:<rcpt@example.org>"));
+  assert_message_served (server);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -654,6 +774,15 @@ main (int    argc,
   g_test_add_func ("/smtpclient/cli/audit/log-escapes", test_log_escapes);
   g_test_add_func ("/smtpclient/cli/auth/insecure-refused",
                    test_insecure_auth_refused);
+  g_test_add_func ("/smtpclient/cli/sendmail/debug-to-stderr",
+                   test_debug_to_stderr);
+  for (gsize i = 0; i < G_N_ELEMENTS (sendmail_cases); i++)
+    {
+      g_autofree char *path = g_strconcat ("/smtpclient/cli/sendmail/",
+                                           sendmail_cases[i].name, NULL);
+
+      g_test_add_data_func (path, &sendmail_cases[i], test_sendmail_options);
+    }
 
   return g_test_run ();
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -454,6 +455,190 @@ test_progress (gconstpointer data)
   g_assert_cmpuint (progress.last_total, ==, body->len);
 }
 
+static gboolean
+on_timeout_set_flag (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A progress handler that spins a main loop of its own for half a second,
+ * once, counting its iterations */
+static void
+on_progress_nested_loop (SmtpClientTask *task,
+                         guint64         sent,
+                         guint64         total,
+                         gpointer        user_data)
+{
+  guint *iterations = user_data;
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  gboolean done = FALSE;
+  GSource *timeout;
+
+  if (*iterations > 0)
+    return;
+
+  timeout = g_timeout_source_new (500);
+  g_source_set_callback (timeout, on_timeout_set_flag, &done, NULL);
+  g_source_attach (timeout, context);
+  while (!done)
+    {
+      g_main_context_iteration (context, TRUE);
+      (*iterations)++;
+    }
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+}
+
+static void
+test_progress_nested_loop (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  guint iterations = 0;
+
+  g_test_summary ("A progress handler that runs a main loop of its own "
+                  "while the server's reply arrives: the connection does "
+                  "not spin that loop (its read source is set aside until "
+                  "the handler returns), and the task then succeeds");
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  task = smtp_test_task_new (smtp_test_script_server_get_port (server),
+                             "Subject: nested\r\n\r\nbody\r\n");
+  g_signal_connect (task, "progress", G_CALLBACK (on_progress_nested_loop),
+                    &iterations);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+
+  /* A source that fired for each turn would make it tens of thousands */
+  g_assert_cmpuint (iterations, >, 0);
+  g_assert_cmpuint (iterations, <, 200);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Files read on the main context, and the rest */
+
+#define FILE_TEXT "Subject: file\r\n\r\nthe body\r\n.dot line\r\n"
+
+static void
+assert_messages (SmtpTestScriptServer *server,
+                 guint                 count,
+                 const char           *expected)
+{
+  g_autoptr(GPtrArray) messages = smtp_test_script_server_get_messages (server);
+
+  g_assert_cmpuint (messages->len, ==, count);
+  for (guint i = 0; i < count; i++)
+    {
+      gsize size = 0;
+      const char *data = g_bytes_get_data (g_ptr_array_index (messages, i),
+                                           &size);
+
+      g_assert_cmpmem (data, size, expected, strlen (expected));
+    }
+}
+
+static void
+test_message_file_again (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autofree char *path = smtp_test_tmp_path ("again.eml");
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *to[] = { "one@example.org", "two@example.org", NULL };
+
+  g_test_summary ("A message file (read with read(2), not GIO's threads) "
+                  "is read again from its start for a second transaction: "
+                  "a server that takes one recipient at a time gets it "
+                  "whole twice");
+
+  g_file_set_contents (path, FILE_TEXT, -1, &error);
+  g_assert_no_error (error);
+  file = g_file_new_for_path (path);
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\n"
+                                        "SERVE PIPELINING RCPT-452=1\n");
+  task = smtp_test_task_new (smtp_test_script_server_get_port (server), NULL);
+  g_object_set (task, "message-file", file, "to", to, NULL);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+  smtp_test_script_server_wait (server, 1);
+  assert_messages (server, 2, FILE_TEXT);
+}
+
+static void
+test_file_stream_position (void)
+{
+  g_autoptr(SmtpTestServer) server = smtp_test_server_start_aiosmtpd (NULL);
+  g_autofree char *path = smtp_test_tmp_path ("position.eml");
+  const char *skipped = "X-Skipped: by the caller\r\n";
+  g_autofree char *text = g_strconcat (skipped, FILE_TEXT, NULL);
+  g_autofree char *size = g_strdup_printf ("SIZE=%zu", strlen (FILE_TEXT));
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GFileInputStream) stream = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  SmtpTestMessage *message;
+
+  g_test_summary ("An input stream over a regular file, part read already: "
+                  "the rest is sent, and SIZE declares the rest");
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  file = g_file_new_for_path (path);
+  stream = g_file_read (file, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_input_stream_skip (G_INPUT_STREAM (stream),
+                                        strlen (skipped), NULL, &error),
+                   ==, (gssize) strlen (skipped));
+
+  task = smtp_test_task_new (smtp_test_server_get_port (server), NULL);
+  g_object_set (task, "input-stream", stream, NULL);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+
+  message = smtp_test_only_message (server);
+  smtp_test_assert_content (message, FILE_TEXT);
+  g_assert_true (smtp_test_strv_has (message->mail_options, size));
+}
+
+static void
+test_message_file_fifo (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autofree char *path = smtp_test_tmp_path ("message.fifo");
+  g_autofree char *script = NULL;
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GSubprocess) writer = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A message file that is a FIFO, whose writer pauses "
+                  "longer than the timeout: not opened on the main "
+                  "context, waited for, sent whole");
+
+  g_assert_cmpint (mkfifo (path, 0600), ==, 0);
+  script = g_strdup_printf ("( printf 'Subject: fifo\\r\\n\\r\\nfirst\\r\\n'; "
+                            "sleep 2; printf 'second\\r\\n' ) > '%s'", path);
+  writer = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error,
+                             "/bin/sh", "-c", script, NULL);
+  g_assert_no_error (error);
+  file = g_file_new_for_path (path);
+
+  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  task = smtp_test_task_new (smtp_test_script_server_get_port (server), NULL);
+  g_object_set (task, "message-file", file, "timeout", 1, NULL);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+  smtp_test_script_server_wait (server, 1);
+  assert_messages (server, 1, "Subject: fifo\r\n\r\nfirst\r\nsecond\r\n");
+
+  g_subprocess_wait_check (writer, NULL, &error);
+  g_assert_no_error (error);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -468,6 +653,14 @@ main (int    argc,
   g_test_add_func ("/smtpclient/content/8bitmime-and-size",
                    test_8bitmime_and_size);
   g_test_add_func ("/smtpclient/content/size-too-large", test_size_too_large);
+  g_test_add_func ("/smtpclient/content/progress/nested-loop",
+                   test_progress_nested_loop);
+  g_test_add_func ("/smtpclient/content/message-file/read-again",
+                   test_message_file_again);
+  g_test_add_func ("/smtpclient/content/message-file/fifo",
+                   test_message_file_fifo);
+  g_test_add_func ("/smtpclient/content/stream/file-position",
+                   test_file_stream_position);
   g_test_add_func ("/smtpclient/content/audit/pipe-pausing-writer",
                    test_pipe_pausing_writer);
   g_test_add_func ("/smtpclient/content/stream/read-error",

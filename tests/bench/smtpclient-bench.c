@@ -5,6 +5,12 @@
  *
  *   smtpclient-bench --server HOST --port N -m MESSAGES -s CONNECTIONS
  *                    -l BYTES [--message-file FILE]
+ *                    [--security MODE] [--ca-file FILE]
+ *                    [--auth MECH] [--user NAME] [--password-file FILE]
+ *
+ * The connection options are smtpclient-send's (the same code parses and
+ * applies them); the password comes from --password-file or the
+ * environment variable SMTPCLIENT_PASSWORD.
  *
  * Every message goes through the same session (max-connections = -s).  At
  * most a window of tasks exists at any time (a few per connection, enough
@@ -29,6 +35,8 @@
 #include <gio/gio.h>
 
 #include <smtpclient/smtpclient.h>
+
+#include "smtpclient-send-options-private.h"
 
 #define TASKS_PER_CONNECTION 4
 #define MIN_WINDOW           16
@@ -188,7 +196,10 @@ main (int    argc,
   g_autofree char *from = g_strdup ("bench@localhost");
   g_autofree char *to = g_strdup ("sink@localhost");
   g_autofree char *message_file = NULL;
-  gint port = 25;
+  gint port = 0;
+  g_autofree char *security_name = NULL;
+  g_auto(SmtpClientSendCredentials) credentials = { 0, };
+  SmtpClientSecurity security = SMTP_CLIENT_SECURITY_NONE;
   gint messages = 1;
   gint connections = 1;
   gint64 length = 1024;
@@ -204,7 +215,21 @@ main (int    argc,
     { "server", 0, 0, G_OPTION_ARG_STRING, &server,
       "Server host name or address (default: localhost)", "HOST" },
     { "port", 0, 0, G_OPTION_ARG_INT, &port,
-      "Server port (default: 25)", "N" },
+      "Server port (default: 25, or 465 with --security tls)", "N" },
+    { "security", 0, 0, G_OPTION_ARG_STRING, &security_name,
+      "none, starttls-if-available, starttls or tls (default: none)",
+      "MODE" },
+    { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &credentials.ca_file,
+      "Trust the CA certificates in FILE (PEM) instead of the system's",
+      "FILE" },
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &credentials.auth,
+      "The authentication mechanism (default: the best offered)", "MECH" },
+    { "user", 0, 0, G_OPTION_ARG_STRING, &credentials.user,
+      "The user name to authenticate as", "NAME" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME,
+      &credentials.password_file,
+      "Read the password from the first line of FILE (or set "
+      "SMTPCLIENT_PASSWORD)", "FILE" },
     { "messages", 'm', 0, G_OPTION_ARG_INT, &messages,
       "Number of messages to send (default: 1)", "MESSAGES" },
     { "sessions", 's', 0, G_OPTION_ARG_INT, &connections,
@@ -244,11 +269,18 @@ main (int    argc,
       g_printerr ("smtpclient-bench: unexpected argument “%s”\n", argv[1]);
       return 2;
     }
-  if (messages < 1 || connections < 1 || length < 0 || port < 1 ||
+  if (messages < 1 || connections < 1 || length < 0 || port < 0 ||
       port > 65535 || timeout < 0)
     {
       g_printerr ("smtpclient-bench: -m and -s must be at least 1, -l at "
                   "least 0, --port between 1 and 65535\n");
+      return 2;
+    }
+  if (security_name != NULL &&
+      !smtp_client_send_parse_security (security_name, &security))
+    {
+      g_printerr ("smtpclient-bench: unknown --security mode “%s”\n",
+                  security_name);
       return 2;
     }
 
@@ -283,9 +315,16 @@ main (int    argc,
   session = g_object_new (SMTP_CLIENT_TYPE_SESSION,
                           "server", server,
                           "port", (guint) port,
+                          "security", security,
                           "timeout", (guint) timeout,
                           "max-connections", (guint) connections,
                           NULL);
+  if (!smtp_client_send_apply_credentials (&credentials, G_OBJECT (session),
+                                           &error))
+    {
+      g_printerr ("smtpclient-bench: %s\n", error->message);
+      return 2;
+    }
   loop = g_main_loop_new (NULL, FALSE);
   bench.loop = loop;
   bench.session = session;
