@@ -226,7 +226,11 @@ upload_take (SmtpClientConnection *self,
       self->bdat_length += smtp_client_data_encoder_encode (&self->encoder,
                                                             self->chunk, n,
                                                             self->bdat + self->bdat_length);
-      if (self->bdat_length >= BDAT_SIZE)
+      /* A full chunk goes out, unless the content is known to end here:
+       * then it goes as the last one (no empty "BDAT 0 LAST" after it) */
+      if (self->bdat_length >= BDAT_SIZE &&
+          !(transaction->content_size > 0 &&
+            self->encoder.bytes_in >= transaction->content_size))
         bdat_emit (self, t, FALSE);
     }
   else

@@ -316,6 +316,40 @@ test_chunk_refused (gconstpointer data)
   }
 }
 
+static void
+test_chunk_exact_multiple (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = serve ("PIPELINING CHUNKING");
+  GString *text = g_string_new (NULL);
+  g_autoptr(GBytes) content = NULL;
+  g_autoptr(SmtpClientTask) task =
+    smtp_test_task_new (smtp_test_script_server_get_port (server), NULL);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) commands = NULL;
+  guint n_bdat = 0;
+
+  g_test_summary ("Content of a known size that fills whole chunks: the "
+                  "last full chunk says LAST (no empty BDAT 0 LAST after "
+                  "it)");
+
+  /* 128 KiB of CRLF lines: two chunks of 64 KiB exactly */
+  while (text->len < 128 * 1024)
+    g_string_append (text, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n");
+  content = g_string_free_to_bytes (text);
+  g_assert_cmpuint (g_bytes_get_size (content), ==, 128 * 1024);
+  g_object_set (task, "body", content, NULL);
+  g_assert_true (smtp_test_run_task (task, &error));
+  g_assert_no_error (error);
+  smtp_test_script_server_wait (server, 1);
+  assert_only_message (server, content);
+  commands = smtp_test_script_server_get_commands (server, 0);
+  for (guint i = 0; commands[i] != NULL; i++)
+    if (g_str_has_prefix (commands[i], "BDAT "))
+      n_bdat++;
+  g_assert_cmpuint (n_bdat, ==, 2);
+  g_assert_true (smtp_test_strv_has (commands, "BDAT 65536 LAST"));
+}
+
 /* ---------------------------------------------------------------------- */
 /* BINARYMIME */
 
@@ -820,6 +854,7 @@ main (int    argc,
                             "PIPELINING CHUNKING BDAT-552=2", test_chunk_refused);
       g_test_add_data_func ("/reach/chunking/refused/lock-step",
                             "CHUNKING BDAT-552=2", test_chunk_refused);
+      g_test_add_func ("/reach/chunking/exact-multiple", test_chunk_exact_multiple);
       g_test_add_func ("/reach/binarymime/bytes", test_binary_mime);
       g_test_add_data_func ("/reach/binarymime/not-offered",
                             "PIPELINING CHUNKING", test_binary_mime_unsupported);
