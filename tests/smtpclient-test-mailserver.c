@@ -276,51 +276,6 @@ iterate_for (guint ms)
   g_source_unref (timeout);
 }
 
-typedef struct
-{
-  gboolean done;
-  char    *line;
-  GError  *error;
-} LineRead;
-
-static void
-on_line_read (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  LineRead *read = user_data;
-
-  read->line = g_data_input_stream_read_line_finish_utf8 (
-    G_DATA_INPUT_STREAM (source), result, NULL, &read->error);
-  read->done = TRUE;
-}
-
-/* The first line the launcher prints, within @seconds; NULL when it
- * printed none (it failed, or took too long) */
-static char *
-read_first_line (GSubprocess *process,
-                 guint        seconds)
-{
-  g_autoptr(GDataInputStream) stream = NULL;
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  LineRead read = { FALSE, NULL, NULL };
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-
-  stream = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
-  g_filter_input_stream_set_close_base_stream (
-    G_FILTER_INPUT_STREAM (stream), FALSE);
-  g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT,
-                                       cancellable, on_line_read, &read);
-  while (!read.done)
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_cancellable_cancel (cancellable);
-      iterate_for (POLL_INTERVAL_MS);
-    }
-  g_clear_error (&read.error);
-  return read.line;
-}
-
 #ifdef __linux__
 static void
 term_with_parent (gpointer user_data)
@@ -341,22 +296,6 @@ get_launcher (const char *kind)
   if (directory != NULL && *directory != '\0')
     return g_build_filename (directory, name, NULL);
   return g_test_build_filename (G_TEST_DIST, "servers", name, NULL);
-}
-
-static gboolean
-process_wait_bounded (GSubprocess *process,
-                      guint        seconds)
-{
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-
-  /* GSubprocess notices the exit through the GLib worker; poll it */
-  while (g_get_monotonic_time () < deadline)
-    {
-      if (g_subprocess_get_identifier (process) == NULL)
-        return TRUE;
-      iterate_for (POLL_INTERVAL_MS);
-    }
-  return FALSE;
 }
 
 static char *
@@ -438,7 +377,7 @@ smtp_test_mailserver_start (const char *kind,
     launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
 
-  line = read_first_line (server->process, START_WAIT_S);
+  line = smtp_test_read_line (server->process, START_WAIT_S * 1000, NULL);
   if (line != NULL && g_str_has_prefix (line, "SKIP "))
     {
       g_test_skip (line + 5);
@@ -451,7 +390,7 @@ smtp_test_mailserver_start (const char *kind,
       g_autofree char *errors = NULL;
 
       g_subprocess_force_exit (server->process);
-      process_wait_bounded (server->process, STOP_WAIT_S);
+      smtp_test_process_wait (server->process, STOP_WAIT_S * 1000);
       errors = read_text_file (errors_path);
       g_error ("mail server %s did not start: %s\n%s", kind,
                line != NULL ? line : "(no READY within the time limit)",
@@ -622,10 +561,10 @@ smtp_test_mailserver_free (SmtpTestMailServer *server)
       GOutputStream *input = g_subprocess_get_stdin_pipe (server->process);
 
       g_output_stream_close (input, NULL, NULL);
-      if (!process_wait_bounded (server->process, STOP_WAIT_S))
+      if (!smtp_test_process_wait (server->process, STOP_WAIT_S * 1000))
         {
           g_subprocess_force_exit (server->process);
-          process_wait_bounded (server->process, STOP_WAIT_S);
+          smtp_test_process_wait (server->process, STOP_WAIT_S * 1000);
           g_test_message ("mail server %s did not stop within %d s",
                           server->kind, STOP_WAIT_S);
         }

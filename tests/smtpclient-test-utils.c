@@ -123,11 +123,9 @@ on_process_waited (GObject      *source,
   wait->done = TRUE;
 }
 
-/* Waits at most @timeout_ms for @process to exit.  Returns TRUE if it
- * has. */
-static gboolean
-process_wait_bounded (GSubprocess *process,
-                      guint        timeout_ms)
+gboolean
+smtp_test_process_wait (GSubprocess *process,
+                        guint        timeout_ms)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
@@ -175,18 +173,16 @@ on_timeout_cancel (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Reads the "PORT <n>" line a Python server prints once it listens,
- * waiting at most SMTP_TEST_WAIT_SECONDS.  Returns 0 on failure. */
-static guint
-read_port (GSubprocess  *process,
-           GError      **error)
+char *
+smtp_test_read_line (GSubprocess  *process,
+                     guint         timeout_ms,
+                     GError      **error)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GDataInputStream) stream = NULL;
   g_autoptr(GSource) timeout = NULL;
   LineRead read = { FALSE, NULL, NULL };
-  guint64 port = 0;
 
   g_main_context_push_thread_default (context);
 
@@ -196,7 +192,7 @@ read_port (GSubprocess  *process,
   g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT,
                                        cancellable, on_line_read, &read);
 
-  timeout = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
+  timeout = g_timeout_source_new (timeout_ms);
   g_source_set_callback (timeout, on_timeout_cancel, cancellable, NULL);
   g_source_attach (timeout, context);
 
@@ -210,35 +206,44 @@ read_port (GSubprocess  *process,
     {
       g_clear_error (&read.error);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                   "no \"PORT <n>\" line within %d s",
-                   SMTP_TEST_WAIT_SECONDS);
-      return 0;
+                   "no line within %u ms", timeout_ms);
+      return NULL;
     }
 
   if (read.error != NULL)
     {
       g_propagate_error (error, read.error);
-      return 0;
+      return NULL;
     }
 
   if (read.line == NULL)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                           "the server exited before it listened");
-      return 0;
-    }
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                         "the process exited without a line");
+  return read.line;
+}
 
-  if (!g_str_has_prefix (read.line, "PORT ")
-      || !g_ascii_string_to_unsigned (read.line + strlen ("PORT "), 10,
+/* Reads the "PORT <n>" line a Python server prints once it listens,
+ * waiting at most SMTP_TEST_WAIT_SECONDS.  Returns 0 on failure. */
+static guint
+read_port (GSubprocess  *process,
+           GError      **error)
+{
+  g_autofree char *line = NULL;
+  guint64 port = 0;
+
+  line = smtp_test_read_line (process, SMTP_TEST_WAIT_SECONDS * 1000, error);
+  if (line == NULL)
+    return 0;
+
+  if (!g_str_has_prefix (line, "PORT ")
+      || !g_ascii_string_to_unsigned (line + strlen ("PORT "), 10,
                                       1, G_MAXUINT16, &port, NULL))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "expected \"PORT <n>\", got \"%s\"", read.line);
-      g_free (read.line);
+                   "expected \"PORT <n>\", got \"%s\"", line);
       return 0;
     }
 
-  g_free (read.line);
   return (guint) port;
 }
 
@@ -626,7 +631,7 @@ start_sink (GPtrArray  *args,
               g_debug ("smtp-sink listens on 127.0.0.1:%u", port);
               return server;
             }
-          if (process_wait_bounded (server->process, POLL_INTERVAL_MS))
+          if (smtp_test_process_wait (server->process, POLL_INTERVAL_MS))
             break;
         }
 
@@ -683,12 +688,12 @@ stop_process (SmtpTestServer *server)
   if (server->kind == SERVER_SINK)
     g_subprocess_send_signal (server->process, SIGTERM);
 
-  if (!process_wait_bounded (server->process, STOP_WAIT_MS))
+  if (!smtp_test_process_wait (server->process, STOP_WAIT_MS))
     {
       g_test_message ("test server did not exit within %d ms, killing it",
                       STOP_WAIT_MS);
       g_subprocess_force_exit (server->process);
-      if (!process_wait_bounded (server->process, STOP_WAIT_MS))
+      if (!smtp_test_process_wait (server->process, STOP_WAIT_MS))
         g_test_message ("test server survived SIGKILL");
     }
   else if (server->kind != SERVER_SINK

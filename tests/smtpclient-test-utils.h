@@ -149,6 +149,19 @@ void              smtp_test_delivery_free  (SmtpTestDelivery  *delivery);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestDelivery, smtp_test_delivery_free)
 
+/* Waits at most @timeout_ms (on a private main context) for @process to
+ * exit.  Returns TRUE if it has. */
+gboolean        smtp_test_process_wait (GSubprocess *process,
+                                        guint        timeout_ms);
+
+/* The next line @process writes to its standard output (a pipe), read
+ * within @timeout_ms on a private main context; NULL with @error set
+ * when it wrote none in time (G_IO_ERROR_TIMED_OUT) or exited first
+ * (G_IO_ERROR_CLOSED).  Free with g_free(). */
+char           *smtp_test_read_line    (GSubprocess  *process,
+                                        guint         timeout_ms,
+                                        GError      **error);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (nobody listens) */
 guint           smtp_test_free_port (void);
 
