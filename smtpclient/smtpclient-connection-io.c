@@ -255,17 +255,66 @@ engine_stop_reading (SmtpClientConnection *self)
     }
 }
 
+static gboolean
+on_socket_readable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  SmtpClientConnection *self = user_data;
+
+  return on_readable (G_OBJECT (self->input), self);
+}
+
+/* The socket under a TLS connection, when it is one; NULL otherwise */
+static GSocket *
+tls_base_socket (SmtpClientConnection *self)
+{
+  g_autoptr(GIOStream) base = NULL;
+
+  if (!G_IS_TLS_CONNECTION (self->stream))
+    return NULL;
+
+  g_object_get (self->stream, "base-io-stream", &base, NULL);
+  if (!G_IS_SOCKET_CONNECTION (base))
+    return NULL;
+
+  return g_socket_connection_get_socket (G_SOCKET_CONNECTION (base));
+}
+
 static void
 start_reading (SmtpClientConnection *self)
 {
+  GSocket *socket;
+
   if (self->read_source != NULL || self->input == NULL || self->in_eof ||
       self->in_error != NULL)
     return;
 
-  self->read_source = g_pollable_input_stream_create_source (self->input, NULL);
-  g_source_set_callback (self->read_source,
-                         (GSourceFunc) (void (*) (void)) on_readable,
-                         self, NULL);
+  /* Over TLS, the TLS stream's source is a chain of three (the TLS
+   * source, the base stream's, the socket's), and GLib takes the inner
+   * two out of the poll set around each dispatch: four eventfd writes
+   * per reply.  The socket's own source tells the same, since a read
+   * that returns less than asked leaves nothing inside GnuTLS (see
+   * engine_read_more()) and every wake-up reads until it would block or
+   * comes up short. */
+  socket = tls_base_socket (self);
+  if (socket != NULL)
+    {
+      self->read_source = g_socket_create_source (socket,
+                                                  G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                                  NULL);
+      g_source_set_callback (self->read_source,
+                             (GSourceFunc) (void (*) (void)) on_socket_readable,
+                             self, NULL);
+    }
+  else
+    {
+      self->read_source = g_pollable_input_stream_create_source (self->input,
+                                                                 NULL);
+      g_source_set_callback (self->read_source,
+                             (GSourceFunc) (void (*) (void)) on_readable,
+                             self, NULL);
+    }
   g_source_set_static_name (self->read_source, "[smtpclient] readable");
   /* GLib takes a source's descriptors out of the poll set while it is
    * dispatched unless it may recurse, and each removal and return wakes
