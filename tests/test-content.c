@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 #include <gio/gunixinputstream.h>
 
+#include "smtpclient-test-certs.h"
 #include "smtpclient-test-server.h"
 #include "smtpclient-test-utils.h"
 
@@ -491,8 +492,9 @@ on_progress_nested_loop (SmtpClientTask *task,
 }
 
 static void
-test_progress_nested_loop (void)
+test_progress_nested_loop (gconstpointer data)
 {
+  gboolean tls = GPOINTER_TO_INT (data);
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(SmtpClientTask) task = NULL;
   g_autoptr(GError) error = NULL;
@@ -501,11 +503,21 @@ test_progress_nested_loop (void)
   g_test_summary ("A progress handler that runs a main loop of its own "
                   "while the server's reply arrives: the connection does "
                   "not spin that loop (its read source is set aside until "
-                  "the handler returns), and the task then succeeds");
+                  "the handler returns), and the task then succeeds; over "
+                  "plain TCP and over TLS (where the source watches the "
+                  "socket under the TLS connection)");
 
-  server = smtp_test_script_server_new ("S 220 serve ESMTP\nSERVE\n");
+  server = smtp_test_script_server_new (tls ? "TLS\nS 220 serve ESMTP\nSERVE\n"
+                                            : "S 220 serve ESMTP\nSERVE\n");
   task = smtp_test_task_new (smtp_test_script_server_get_port (server),
                              "Subject: nested\r\n\r\nbody\r\n");
+  if (tls)
+    {
+      g_autoptr(GTlsDatabase) database = smtp_test_cert_database ();
+
+      g_object_set (task, "security", SMTP_CLIENT_SECURITY_TLS,
+                    "tls-database", database, NULL);
+    }
   g_signal_connect (task, "progress", G_CALLBACK (on_progress_nested_loop),
                     &iterations);
   g_assert_true (smtp_test_run_task (task, &error));
@@ -653,8 +665,10 @@ main (int    argc,
   g_test_add_func ("/smtpclient/content/8bitmime-and-size",
                    test_8bitmime_and_size);
   g_test_add_func ("/smtpclient/content/size-too-large", test_size_too_large);
-  g_test_add_func ("/smtpclient/content/progress/nested-loop",
-                   test_progress_nested_loop);
+  g_test_add_data_func ("/smtpclient/content/progress/nested-loop",
+                        GINT_TO_POINTER (FALSE), test_progress_nested_loop);
+  g_test_add_data_func ("/smtpclient/content/progress/nested-loop-tls",
+                        GINT_TO_POINTER (TRUE), test_progress_nested_loop);
   g_test_add_func ("/smtpclient/content/message-file/read-again",
                    test_message_file_again);
   g_test_add_func ("/smtpclient/content/message-file/fifo",
