@@ -1,6 +1,8 @@
 /* test-fault-matrix.c: every stage of a delivery × every fault a server
  * can throw at it, one-shot and through a session, with and without
- * PIPELINING, against the in-process scripted server
+ * PIPELINING, against the in-process scripted server; the transaction's
+ * stages (MAIL to QUIT, pipelined) once more over implicit TLS, where the
+ * faults come to the client through GnuTLS
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
@@ -84,6 +86,7 @@ typedef struct
   Fault    fault;
   gboolean pipelining;
   gboolean session;
+  gboolean tls;         /* implicit TLS: the faults come through GnuTLS */
 } Cell;
 
 /* What the first task's outcome must be */
@@ -171,6 +174,11 @@ cell_applies (const Cell *cell)
             fault == FAULT_REFUSED) &&
            !(fault == FAULT_REFUSED && cell->session);
   if (fault == FAULT_REFUSED)
+    return FALSE;
+
+  /* Over TLS, the transaction's stages, pipelined as real servers offer
+   * it: the set-up's own faults are the plain cells' */
+  if (cell->tls && (stage < STAGE_MAIL || !cell->pipelining))
     return FALSE;
 
   /* The set-up knows no PIPELINING: one variant is enough */
@@ -394,6 +402,8 @@ build_first_part (Builder *b)
       return;
     }
 
+  if (cell->tls)
+    add (b, "TLS");
   if (reply (b, STAGE_GREETING, LINES ("220 matrix ESMTP")))
     return;
   expect (b, "EHLO *");
@@ -534,6 +544,8 @@ build_script (const Cell *cell,
 
   /* Later connections (a session's, after the faulty one) */
   add (&b, "===");
+  if (cell->tls)
+    add (&b, "TLS");
   add (&b, "S 220 serve ESMTP");
   add (&b, "%s", serve (cell));
 
@@ -719,6 +731,8 @@ new_task (const Cell *cell,
 
   if (cell->stage == STAGE_STARTTLS || cell->stage == STAGE_HANDSHAKE)
     g_object_set (task, "security", SMTP_CLIENT_SECURITY_STARTTLS, NULL);
+  if (cell->tls)
+    g_object_set (task, "security", SMTP_CLIENT_SECURITY_TLS, NULL);
   if (cell->stage >= STAGE_AUTH_1 && cell->stage <= STAGE_AUTH_3)
     g_object_set (task, "auth-user", "matrix", "auth-password", "secret",
                   "auth-mechanism", "LOGIN", "allow-insecure-auth", TRUE,
@@ -884,6 +898,8 @@ test_cell (gconstpointer data)
       if (cell->stage == STAGE_STARTTLS || cell->stage == STAGE_HANDSHAKE)
         g_object_set (session, "security", SMTP_CLIENT_SECURITY_STARTTLS,
                       NULL);
+      if (cell->tls)
+        g_object_set (session, "security", SMTP_CLIENT_SECURITY_TLS, NULL);
     }
 
   for (guint i = 0; i < n_tasks; i++)
@@ -980,26 +996,31 @@ main (int    argc,
 
   g_test_init (&argc, &argv, NULL);
 
-  for (guint session = 0; session < 2; session++)
-    for (guint pipelining = 0; pipelining < 2; pipelining++)
-      for (guint stage = 0; stage < N_STAGES; stage++)
-        for (guint fault = 0; fault < N_FAULTS; fault++)
-          {
-            Cell cell = { stage, fault, pipelining, session };
-            g_autofree char *path = NULL;
-            Cell *copy;
+  /* Cells are numbered: tls, session, pipelining, stage, fault */
+  for (guint n = 0; n < 2 * 2 * 2 * N_STAGES * N_FAULTS; n++)
+    {
+      Cell cell = {
+        .fault = n % N_FAULTS,
+        .stage = n / N_FAULTS % N_STAGES,
+        .pipelining = n / (N_FAULTS * N_STAGES) % 2,
+        .session = n / (N_FAULTS * N_STAGES * 2) % 2,
+        .tls = n / (N_FAULTS * N_STAGES * 4),
+      };
+      g_autofree char *path = NULL;
+      Cell *copy;
 
-            if (!cell_applies (&cell))
-              continue;
+      if (!cell_applies (&cell))
+        continue;
 
-            copy = g_memdup2 (&cell, sizeof cell);
-            g_ptr_array_add (cells, copy);
-            path = g_strdup_printf ("/smtpclient/fault-matrix/%s/%s/%s/%s",
-                                    session ? "session" : "one-shot",
-                                    pipelining ? "pipelining" : "plain",
-                                    stage_names[stage], fault_names[fault]);
-            g_test_add_data_func (path, copy, test_cell);
-          }
+      copy = g_memdup2 (&cell, sizeof cell);
+      g_ptr_array_add (cells, copy);
+      path = g_strdup_printf ("/smtpclient/fault-matrix/%s%s/%s/%s/%s",
+                              cell.tls ? "tls/" : "",
+                              cell.session ? "session" : "one-shot",
+                              cell.pipelining ? "pipelining" : "plain",
+                              stage_names[cell.stage], fault_names[cell.fault]);
+      g_test_add_data_func (path, copy, test_cell);
+    }
 
   return g_test_run ();
 }
