@@ -169,6 +169,7 @@ cell_applies (const Cell *cell)
   Stage stage = cell->stage;
   Fault fault = cell->fault;
 
+  /* Over TLS too: a close or reset before the handshake, nobody there */
   if (stage == STAGE_CONNECT)
     return (fault == FAULT_CLOSE || fault == FAULT_RESET ||
             fault == FAULT_REFUSED) &&
@@ -176,8 +177,8 @@ cell_applies (const Cell *cell)
   if (fault == FAULT_REFUSED)
     return FALSE;
 
-  /* Over TLS, the transaction's stages, pipelined as real servers offer
-   * it: the set-up's own faults are the plain cells' */
+  /* Over TLS, then, the transaction's stages, pipelined as real servers
+   * offer it: the set-up's own faults are the plain cells' */
   if (cell->tls && (stage < STAGE_MAIL || !cell->pipelining))
     return FALSE;
 
