@@ -265,16 +265,18 @@ on_socket_readable (GSocket      *socket,
   return on_readable (G_OBJECT (self->input), self);
 }
 
-/* The socket under a TLS connection, when it is one; NULL otherwise */
+/* The socket the connection's bytes come through: the stream's own, or
+ * the one under its TLS; NULL for other streams (a test's in-memory ones) */
 static GSocket *
-tls_base_socket (SmtpClientConnection *self)
+connection_socket (SmtpClientConnection *self)
 {
   g_autoptr(GIOStream) base = NULL;
 
-  if (!G_IS_TLS_CONNECTION (self->stream))
-    return NULL;
+  if (G_IS_TLS_CONNECTION (self->stream))
+    g_object_get (self->stream, "base-io-stream", &base, NULL);
+  else
+    base = g_object_ref (self->stream);
 
-  g_object_get (self->stream, "base-io-stream", &base, NULL);
   if (!G_IS_SOCKET_CONNECTION (base))
     return NULL;
 
@@ -290,14 +292,14 @@ start_reading (SmtpClientConnection *self)
       self->in_error != NULL)
     return;
 
-  /* Over TLS, the TLS stream's source is a chain of three (the TLS
-   * source, the base stream's, the socket's), and GLib takes the inner
-   * two out of the poll set around each dispatch: four eventfd writes
-   * per reply.  The socket's own source tells the same, since a read
-   * that returns less than asked leaves nothing inside GnuTLS (see
-   * engine_read_more()) and every wake-up reads until it would block or
-   * comes up short. */
-  socket = tls_base_socket (self);
+  /* A stream's source is a chain (the socket stream's source over the
+   * socket's; over TLS, the TLS source over both), and GLib takes each
+   * inner one out of the poll set around each dispatch: two eventfd
+   * writes per reply and per link.  The socket's own source tells the
+   * same: every wake-up reads until it would block or comes up short,
+   * and a short read leaves nothing behind, inside GnuTLS either (see
+   * engine_read_more()). */
+  socket = connection_socket (self);
   if (socket != NULL)
     {
       self->read_source = g_socket_create_source (socket,

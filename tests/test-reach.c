@@ -16,6 +16,7 @@
 
 #include <string.h>
 #include <unistd.h>
+#include <glib/gstdio.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixsocketaddress.h>
 
@@ -656,18 +657,30 @@ run_send (const char *const *argv,
           const char         *input,
           char              **err)
 {
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GBytes) stdin_bytes = g_bytes_new (input, strlen (input));
   g_autoptr(GBytes) stderr_bytes = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *input_path = NULL;
   gint64 deadline = g_get_monotonic_time () + SMTP_TEST_WAIT_SECONDS * G_USEC_PER_SEC;
+  int fd;
 
   g_assert_nonnull (argv[0]);
-  process = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                     G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                     G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+
+  /* Standard input from a file, not a pipe: a tool that fails before it
+   * reads (a usage error) must not make the test's write fail */
+  fd = g_file_open_tmp ("smtpclient-reach-XXXXXX", &input_path, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_async (process, stdin_bytes, NULL, on_communicated,
+  g_assert_true (g_file_set_contents (input_path, input, -1, &error));
+  g_assert_no_error (error);
+  close (fd);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_stdin_file_path (launcher, input_path);
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_async (process, NULL, NULL, on_communicated,
                                   &stderr_bytes);
   while (stderr_bytes == NULL && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
@@ -678,6 +691,7 @@ run_send (const char *const *argv,
     }
   g_assert_true (g_subprocess_wait (process, NULL, &error));
   g_assert_no_error (error);
+  g_unlink (input_path);
   *err = g_strndup (g_bytes_get_data (stderr_bytes, NULL),
                     g_bytes_get_size (stderr_bytes));
   return g_subprocess_get_exit_status (process);
