@@ -3,8 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One of each for the whole life of a connection, over plain TCP and TLS
- * alike: the reader and the writer are pollable sources on the current
- * streams and never block; the timer is one source whose deadline moves.
+ * alike: the reader waits on the socket's own source (a pollable source
+ * on streams that have no socket), the writer on a pollable source when
+ * the socket is full, and neither blocks; the timer is one source whose
+ * deadline moves.
  * They change state and run the loop (engine_run()); they decide nothing.
  */
 
