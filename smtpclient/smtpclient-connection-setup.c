@@ -197,7 +197,9 @@ on_accept_certificate (GTlsConnection       *connection,
 {
   SmtpClientConnection *self = user_data;
 
-  if (self->hooks == NULL)
+  /* The handshake may outlive the connection's wait for it (a timeout):
+   * then nobody is asked, and what the hooks' data was may be gone */
+  if (self->hooks == NULL || self->phase != PHASE_HANDSHAKE)
     return FALSE;
 
   return self->hooks->accept_certificate (self, self->opener, certificate,

@@ -675,13 +675,16 @@ on_connection_accept_certificate (SmtpClientConnection  *connection,
                                   gpointer               data)
 {
   Slot *slot = data;
+  /* The task's handler may spin a main loop (a dialog) in which the
+   * connection ends and its slot goes: only the session is used after */
+  g_autoptr(SmtpClientSession) session = g_object_ref (slot->session);
 
   /* The task that opened the connection first, then the session */
   if (opener != NULL && opener->accept_func != NULL &&
       opener->accept_func (certificate, errors, opener->owner))
     return TRUE;
 
-  return session_accept_certificate (slot->session, certificate, errors);
+  return session_accept_certificate (session, certificate, errors);
 }
 
 static const SmtpClientConnectionHooks connection_hooks = {

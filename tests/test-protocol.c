@@ -1078,6 +1078,73 @@ test_close_after_ehlo (void)
 }
 
 /* ---------------------------------------------------------------------- */
+/* A certificate check that outlives the wait for it */
+
+static gboolean
+on_timeout_set_flag (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* The application's certificate check takes its time (a dialog, a
+ * nested main loop) */
+static gboolean
+on_accept_certificate_slowly (SmtpClientTask       *task,
+                              GTlsCertificate      *certificate,
+                              GTlsCertificateFlags  errors,
+                              gpointer              user_data)
+{
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  gboolean done = FALSE;
+  GSource *timeout = g_timeout_source_new (2000);
+
+  (*(guint *) user_data)++;
+  g_source_set_callback (timeout, on_timeout_set_flag, &done, NULL);
+  g_source_attach (timeout, context);
+  while (!done)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  return FALSE;
+}
+
+static void
+test_certificate_check_outlives_timeout (void)
+{
+  g_autoptr(SmtpTestScriptServer) server = NULL;
+  g_autoptr(SmtpClientTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  guint asked = 0;
+
+  g_test_summary ("The application's accept-certificate handler runs a "
+                  "main loop for longer than the timeout: the timeout ends "
+                  "the connection meanwhile, and nothing of it (the "
+                  "session's slot it was asked through) is used after the "
+                  "handler returns; the task fails once, with TIMEOUT");
+
+  server = smtp_test_script_server_new ("S 220 scripted ESMTP\n"
+                                        "C EHLO *\n"
+                                        "S 250-scripted\n"
+                                        "S 250 STARTTLS\n"
+                                        "C STARTTLS\n"
+                                        "S 220 2.0.0 ready\n"
+                                        "STARTTLS\n");
+  task = smtp_test_task_new (smtp_test_script_server_get_port (server), NULL);
+  /* No CA given: the test certificate is not trusted, so it is asked */
+  g_object_set (task, "security", SMTP_CLIENT_SECURITY_STARTTLS,
+                "timeout", 1, NULL);
+  g_signal_connect (task, "accept-certificate",
+                    G_CALLBACK (on_accept_certificate_slowly), &asked);
+
+  g_assert_false (smtp_test_run_task (task, &error));
+  g_assert_error (error, SMTP_CLIENT_ERROR, SMTP_CLIENT_ERROR_TIMEOUT);
+  g_assert_cmpuint (asked, ==, 1);
+  g_assert_cmpint (smtp_client_task_get_delivery_state (task), ==,
+                   SMTP_CLIENT_DELIVERY_STATE_NOT_SENT);
+}
+
+/* ---------------------------------------------------------------------- */
 /* What the server says, shown safely */
 
 static void
@@ -1182,6 +1249,8 @@ main (int    argc,
   g_test_add_func ("/smtpclient/protocol/audit/close-after-ehlo",
                    test_close_after_ehlo);
   ADD ("audit/control-characters", test_control_characters);
+  g_test_add_func ("/smtpclient/protocol/tls/certificate-check-outlives-timeout",
+                   test_certificate_check_outlives_timeout);
 
   return g_test_run ();
 }
