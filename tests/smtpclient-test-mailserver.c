@@ -249,33 +249,6 @@ parse_ready_object (const char *text)
   return g_steal_pointer (&value);
 }
 
-/* Waiting, always bounded */
-
-static gboolean
-on_timeout_set_flag (gpointer user_data)
-{
-  gboolean *flag = user_data;
-
-  *flag = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterate the thread-default context for @ms milliseconds */
-static void
-iterate_for (guint ms)
-{
-  gboolean done = FALSE;
-  GSource *timeout = g_timeout_source_new (ms);
-  GMainContext *context = g_main_context_get_thread_default ();
-
-  g_source_set_callback (timeout, on_timeout_set_flag, &done, NULL);
-  g_source_attach (timeout, context);
-  while (!done)
-    g_main_context_iteration (context, TRUE);
-  g_source_destroy (timeout);
-  g_source_unref (timeout);
-}
-
 #ifdef __linux__
 static void
 term_with_parent (gpointer user_data)
@@ -540,7 +513,7 @@ smtp_test_mailserver_wait_messages (SmtpTestMailServer *server,
                    log != NULL ? log : "(none)");
         }
       g_ptr_array_unref (messages);
-      iterate_for (POLL_INTERVAL_MS * 2);
+      smtp_test_iterate_for (POLL_INTERVAL_MS * 2);
     }
 }
 

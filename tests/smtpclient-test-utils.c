@@ -105,6 +105,14 @@ iterate_until (GMainContext   *context,
   return *done;
 }
 
+void
+smtp_test_iterate_for (guint ms)
+{
+  const gboolean never = FALSE;
+
+  iterate_until (g_main_context_get_thread_default (), &never, ms);
+}
+
 typedef struct
 {
   gboolean done;

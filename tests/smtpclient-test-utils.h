@@ -149,6 +149,10 @@ void              smtp_test_delivery_free  (SmtpTestDelivery  *delivery);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestDelivery, smtp_test_delivery_free)
 
+/* Runs the thread-default main context for @ms milliseconds (as an
+ * application's nested loop would: a dialog's) */
+void            smtp_test_iterate_for  (guint ms);
+
 /* Waits at most @timeout_ms (on a private main context) for @process to
  * exit.  Returns TRUE if it has. */
 gboolean        smtp_test_process_wait (GSubprocess *process,

@@ -1080,13 +1080,6 @@ test_close_after_ehlo (void)
 /* ---------------------------------------------------------------------- */
 /* A certificate check that outlives the wait for it */
 
-static gboolean
-on_timeout_set_flag (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 /* The application's certificate check takes its time (a dialog, a
  * nested main loop) */
 static gboolean
@@ -1095,17 +1088,8 @@ on_accept_certificate_slowly (SmtpClientTask       *task,
                               GTlsCertificateFlags  errors,
                               gpointer              user_data)
 {
-  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
-  gboolean done = FALSE;
-  GSource *timeout = g_timeout_source_new (2000);
-
   (*(guint *) user_data)++;
-  g_source_set_callback (timeout, on_timeout_set_flag, &done, NULL);
-  g_source_attach (timeout, context);
-  while (!done)
-    g_main_context_iteration (context, TRUE);
-  g_source_destroy (timeout);
-  g_source_unref (timeout);
+  smtp_test_iterate_for (2000);
   return FALSE;
 }
 
