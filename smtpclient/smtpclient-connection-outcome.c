@@ -20,23 +20,23 @@
 char *
 transact_reply_text (const SmtpClientReply *reply)
 {
-  g_autofree char *raw = smtp_client_reply_to_string (reply);
-
-  return smtp_client_text_escape (raw, -1);
+  return smtp_client_reply_to_display (reply);
 }
 
-void
-transact_decide_with (Transact   *t,
-             Decision    decision,
-             GError     *error,
-             guint       code,
-             const char *text)
+/* transact_decide_with(), taking @text (transfer full) */
+static void
+decide_taking (Transact   *t,
+               Decision    decision,
+               GError     *error,
+               guint       code,
+               char       *text)
 {
   SmtpClientTransaction *transaction = t->transaction;
 
   if (t->decision != DECIDED_NOT)
     {
       g_clear_error (&error);
+      g_free (text);
       return;
     }
 
@@ -46,8 +46,26 @@ transact_decide_with (Transact   *t,
     {
       transaction->reply_code = code;
       g_free (transaction->reply);
-      transaction->reply = g_strdup (text);
+      transaction->reply = text;
     }
+  else
+    g_free (text);
+}
+
+void
+transact_decide_with (Transact   *t,
+                      Decision    decision,
+                      GError     *error,
+                      guint       code,
+                      const char *text)
+{
+  if (t->decision != DECIDED_NOT)
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  decide_taking (t, decision, error, code, g_strdup (text));
 }
 
 /* Fix @t's outcome, unless it is fixed already: @error (transfer full) is
@@ -59,17 +77,14 @@ transact_decide (SmtpClientConnection  *self,
                  GError                *error,
                  const SmtpClientReply *reply)
 {
-  g_autofree char *text = NULL;
-
   if (t->decision != DECIDED_NOT)
     {
       g_clear_error (&error);
       return;
     }
 
-  if (reply != NULL)
-    text = transact_reply_text (reply);
-  transact_decide_with (t, decision, error, reply != NULL ? reply->code : 0, text);
+  decide_taking (t, decision, error, reply != NULL ? reply->code : 0,
+                 reply != NULL ? transact_reply_text (reply) : NULL);
 }
 
 /* @t leaves the connection; the loop reports it */

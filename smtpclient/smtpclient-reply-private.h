@@ -38,6 +38,11 @@ SmtpClientReply *smtp_client_reply_copy          (const SmtpClientReply *reply);
  * newline, e.g. "250-first\n250 last" ("250" alone when the text is empty). */
 char            *smtp_client_reply_to_string     (const SmtpClientReply *reply);
 
+/* The reply as smtp_client_task_get_reply() gives it: as it was on the
+ * wire, lines joined with "\n", each line's text escaped as by
+ * smtp_client_text_escape() (the joining newlines are not escaped). */
+char            *smtp_client_reply_to_display    (const SmtpClientReply *reply);
+
 /* The reply as one line for an error message: "550 5.1.1 No such user"
  * (multi-line texts joined with a space after the code). */
 char            *smtp_client_reply_to_one_line   (const SmtpClientReply *reply);

@@ -287,6 +287,117 @@ smtp_client_text_escape (const char *text,
   return g_string_free (out, FALSE);
 }
 
+/* TRUE if @text has nothing smtp_client_text_escape() would change;
+ * its length in @length */
+static gboolean
+text_is_plain (const char *text,
+               gsize      *length)
+{
+  const char *p;
+
+  for (p = text; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c < 0x20 || c >= 0x7f)
+        return FALSE;
+    }
+
+  *length = (gsize) (p - text);
+  return TRUE;
+}
+
+/* The code's three digits and the separator that follows it on the wire */
+static char *
+write_line_start (char  *out,
+                  guint  code,
+                  char   separator)
+{
+  out[0] = (char) ('0' + code / 100 % 10);
+  out[1] = (char) ('0' + code / 10 % 10);
+  out[2] = (char) ('0' + code % 10);
+  if (separator == '\0')
+    return out + 3;
+  out[3] = separator;
+  return out + 4;
+}
+
+static char
+line_separator (const char *text,
+                gboolean    is_last)
+{
+  if (!is_last)
+    return '-';
+  return *text != '\0' ? ' ' : '\0';
+}
+
+char *
+smtp_client_reply_to_display (const SmtpClientReply *reply)
+{
+  guint n_lines;
+  gsize total = 0;
+  char *result;
+  char *out;
+
+  g_return_val_if_fail (reply != NULL, NULL);
+  g_return_val_if_fail (reply->lines != NULL, NULL);
+
+  n_lines = reply->lines->len;
+  if (n_lines == 0 || reply->code > 999)
+    {
+      g_autofree char *raw = smtp_client_reply_to_string (reply);
+
+      return smtp_client_text_escape (raw, -1);
+    }
+
+  /* Every reply of a transaction passes here: one allocation and no
+   * formatting when there is nothing to escape, the common case */
+  for (guint i = 0; i < n_lines; i++)
+    {
+      gsize length;
+
+      if (!text_is_plain (g_ptr_array_index (reply->lines, i), &length))
+        {
+          GString *string = g_string_new (NULL);
+
+          for (guint j = 0; j < n_lines; j++)
+            {
+              const char *text = g_ptr_array_index (reply->lines, j);
+              g_autofree char *escaped = smtp_client_text_escape (text, -1);
+              char start[4];
+              char *end;
+
+              if (j > 0)
+                g_string_append_c (string, '\n');
+              end = write_line_start (start, reply->code,
+                                      line_separator (text, j + 1 == n_lines));
+              g_string_append_len (string, start, end - start);
+              g_string_append (string, escaped);
+            }
+          return g_string_free (string, FALSE);
+        }
+      /* "250-" or "250 " and the text, and a newline or the final NUL */
+      total += 4 + length + 1;
+    }
+
+  result = out = g_malloc (total);
+  for (guint i = 0; i < n_lines; i++)
+    {
+      const char *text = g_ptr_array_index (reply->lines, i);
+      gsize length = strlen (text);
+
+      if (i > 0)
+        *out++ = '\n';
+      out = write_line_start (out, reply->code,
+                              line_separator (text, i + 1 == n_lines));
+      memcpy (out, text, length);
+      out += length;
+    }
+  *out = '\0';
+
+  return result;
+}
+
 /* Appends @text with control characters escaped and leading and trailing
  * spaces removed; nothing when that leaves nothing. */
 static void

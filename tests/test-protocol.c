@@ -189,6 +189,42 @@ test_bytewise_replies (Fixture       *fixture,
 }
 
 static void
+test_multiline_reply_kept (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_test_summary ("A multi-line reply is given as it was on the wire: its "
+                  "lines joined with a newline (not escaped), control "
+                  "characters and C1 controls inside a line escaped, "
+                  "UTF-8 text kept");
+
+  run_script (fixture,
+              GREETING_AND_EHLO
+              "S 250 scripted\n"
+              "C MAIL FROM:<sender@example.org>\n"
+              "S 250 2.1.0 ok\n"
+              "C RCPT TO:<rcpt@example.org>\n"
+              "S 250-2.1.5 first line\n"
+              "S 250 2.1.5 second line\n"
+              "C DATA\n"
+              "S 354 go\n"
+              "CDATA\n"
+              "SRAW 250-2.0.0 queued\\x07 as\\r\\n"
+              "250-caf\\xc3\\xa9 \\xc2\\x9b\\r\\n250\\r\\n\n"
+              "C QUIT\n"
+              "S 221 bye\n", 10, NULL);
+  g_assert_no_error (fixture->error);
+  g_assert_true (fixture->succeeded);
+  g_assert_true (fixture->script_ok);
+  g_assert_cmpstr (smtp_client_task_get_reply (fixture->task), ==,
+                   "250-2.0.0 queued\\x07 as\n"
+                   "250-caf\xc3\xa9 \\u009b\n"
+                   "250");
+  g_assert_cmpstr (smtp_client_task_get_recipient_reply (fixture->task,
+                                                         "rcpt@example.org"),
+                   ==, "250-2.1.5 first line\n250 2.1.5 second line");
+}
+
+static void
 test_helo_fallback (Fixture       *fixture,
                     gconstpointer  data)
 {
@@ -1183,6 +1219,7 @@ main (int    argc,
   ADD ("reply/long-line", test_long_line);
   ADD ("reply/1yz", test_1yz_reply);
   ADD ("reply/bytewise", test_bytewise_replies);
+  ADD ("reply/multiline-kept", test_multiline_reply_kept);
   ADD ("reply/mismatched-continuation", test_mismatched_continuation);
   ADD ("helo-fallback", test_helo_fallback);
   ADD ("end-of-data/no-reply", test_no_final_reply);
