@@ -359,7 +359,7 @@ handle_input (SmtpClientConnection *self)
 {
   while (self->read_source != NULL || self->in_eof || self->in_error != NULL)
     {
-      g_autoptr(SmtpClientReply) reply = NULL;
+      SmtpClientReply *reply;
       GError *error = NULL;
 
       if (self->phase == PHASE_CLOSED || self->phase == PHASE_HANDSHAKE)
@@ -375,6 +375,9 @@ handle_input (SmtpClientConnection *self)
       if (reply != NULL)
         {
           handle_reply (self, reply);
+          /* The parser lives as long as the connection, which the loop
+           * holds a reference to */
+          smtp_client_reply_parser_recycle (self->parser, reply);
           continue;
         }
 

@@ -124,6 +124,10 @@ typedef enum
 SmtpClientReplyParser *smtp_client_reply_parser_new   (void);
 void                   smtp_client_reply_parser_free  (SmtpClientReplyParser *parser);
 void                   smtp_client_reply_parser_reset (SmtpClientReplyParser *parser);
+/* Gives back a reply the parser made (transfer full), once handled: its
+ * texts freed, it is used again for a later reply */
+void                   smtp_client_reply_parser_recycle (SmtpClientReplyParser *parser,
+                                                         SmtpClientReply       *reply);
 
 /* TRUE while a multi-line reply has been started but not finished */
 gboolean               smtp_client_reply_parser_is_partial (SmtpClientReplyParser *parser);

@@ -19,8 +19,10 @@
 
 struct _SmtpClientReplyParser
 {
-  guint      code;   /* of the reply being assembled */
-  GPtrArray *lines;  /* its texts so far; NULL between replies */
+  guint            code;   /* of the reply being assembled */
+  GPtrArray       *lines;  /* its texts so far; NULL between replies */
+  SmtpClientReply *spare;  /* a handled reply, emptied, to be used again
+                            * (its lines NULL while they are in use) */
 };
 
 /* SmtpClientReply */
@@ -464,7 +466,30 @@ smtp_client_reply_parser_free (SmtpClientReplyParser *parser)
     return;
 
   smtp_client_reply_parser_reset (parser);
+  if (parser->spare != NULL && parser->spare->lines == NULL)
+    parser->spare->lines = g_ptr_array_new_with_free_func (g_free);
+  g_clear_pointer (&parser->spare, smtp_client_reply_free);
   g_free (parser);
+}
+
+void
+smtp_client_reply_parser_recycle (SmtpClientReplyParser *parser,
+                                  SmtpClientReply       *reply)
+{
+  g_return_if_fail (parser != NULL);
+
+  if (reply == NULL)
+    return;
+
+  if (parser->spare != NULL)
+    {
+      smtp_client_reply_free (reply);
+      return;
+    }
+
+  g_ptr_array_set_size (reply->lines, 0);
+  reply->code = 0;
+  parser->spare = reply;
 }
 
 void
@@ -650,14 +675,21 @@ smtp_client_reply_parser_feed_line (SmtpClientReplyParser *parser,
   if (parser->lines == NULL)
     {
       parser->code = code;
-      parser->lines = g_ptr_array_new_with_free_func (g_free);
+      /* Replies come one after the other: the last one's array again */
+      if (parser->spare != NULL && parser->spare->lines != NULL)
+        parser->lines = g_steal_pointer (&parser->spare->lines);
+      else
+        parser->lines = g_ptr_array_new_with_free_func (g_free);
     }
   g_ptr_array_add (parser->lines, text);
 
   if (!is_last)
     return SMTP_CLIENT_REPLY_PARSE_MORE;
 
-  reply = g_new0 (SmtpClientReply, 1);
+  if (parser->spare != NULL)
+    reply = g_steal_pointer (&parser->spare);
+  else
+    reply = g_new0 (SmtpClientReply, 1);
   reply->code = parser->code;
   reply->lines = g_steal_pointer (&parser->lines);
   parser->code = 0;

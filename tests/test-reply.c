@@ -288,6 +288,66 @@ test_parse_reset_after_error (void)
 }
 
 static void
+test_parse_recycle (void)
+{
+  SmtpClientReplyParser *parser = smtp_client_reply_parser_new ();
+  SmtpClientReply *first = NULL;
+  SmtpClientReply *second = NULL;
+  SmtpClientReply *third = NULL;
+  SmtpClientReply *kept = NULL;
+  GError *error = NULL;
+
+  g_test_summary ("A reply given back with smtp_client_reply_parser_recycle() "
+                  "is used again, emptied, for a later reply; a second one "
+                  "given back while one is kept is freed; a parser freed "
+                  "with one kept, mid-reply or not, frees it");
+
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "250-a", 5,
+                                                       &first, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_MORE);
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "250-b", 5,
+                                                       &first, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_MORE);
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "250 c", 5,
+                                                       &first, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_COMPLETE);
+  g_assert_no_error (error);
+  g_assert_cmpuint (first->lines->len, ==, 3);
+  kept = smtp_client_reply_copy (first);
+  smtp_client_reply_parser_recycle (parser, first);
+  smtp_client_reply_parser_recycle (parser, NULL);
+
+  /* The same reply comes back, with only the new reply's line */
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "354 go", 6,
+                                                       &second, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_COMPLETE);
+  g_assert_true (second == first);
+  g_assert_cmpuint (second->code, ==, 354);
+  g_assert_cmpuint (second->lines->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (second->lines, 0), ==, "go");
+
+  /* A copy made before is untouched */
+  g_assert_cmpuint (kept->code, ==, 250);
+  g_assert_cmpuint (kept->lines->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (kept->lines, 2), ==, "c");
+
+  /* Two replies out at once: the one given back second is freed */
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "221 bye", 7,
+                                                       &third, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_COMPLETE);
+  g_assert_true (third != second);
+  smtp_client_reply_parser_recycle (parser, second);
+  smtp_client_reply_parser_recycle (parser, third);
+
+  /* Freed mid-reply, with its kept reply's array in use */
+  g_assert_cmpint (smtp_client_reply_parser_feed_line (parser, "250-x", 5,
+                                                       &third, &error),
+                   ==, SMTP_CLIENT_REPLY_PARSE_MORE);
+  smtp_client_reply_parser_free (parser);
+  smtp_client_reply_free (kept);
+}
+
+static void
 test_parse_reset (void)
 {
   g_autoptr(SmtpClientReplyParser) parser = smtp_client_reply_parser_new ();
@@ -943,6 +1003,7 @@ main (int    argc,
   g_test_add_func ("/smtpclient/reply/parser/reset-after-error",
                    test_parse_reset_after_error);
   g_test_add_func ("/smtpclient/reply/parser/reset", test_parse_reset);
+  g_test_add_func ("/smtpclient/reply/parser/recycle", test_parse_recycle);
   g_test_add_func ("/smtpclient/reply/parser/null-line",
                    test_parse_null_line);
   g_test_add_func ("/smtpclient/reply/limits/line-length",
