@@ -165,7 +165,8 @@ finish_delivery (GTask  *gtask,
 {
   SmtpClientTask *self = g_task_get_source_object (gtask);
   Delivery *delivery = g_task_get_task_data (gtask);
-  const char *log = self->transaction_log ? self->log->str : NULL;
+  const char *log = self->transaction_log ? smtp_client_task_log_text (self)
+                                          : NULL;
   SmtpClientTransaction *transaction = delivery->transaction;
   SmtpClientDeliveryState state = transaction->state;
 
@@ -273,7 +274,9 @@ on_log_line (const char *line,
 {
   SmtpClientTask *self = user_data;
 
-  if (self->log->len > 0)
+  if (self->log == NULL)
+    self->log = g_string_sized_new (256);
+  else if (self->log->len > 0)
     g_string_append_c (self->log, '\n');
   g_string_append (self->log, line);
 }
@@ -586,12 +589,14 @@ smtp_client_task_send_async (SmtpClientTask      *self,
     }
   else
     {
-      delivery->settings = smtp_client_settings_copy (self->settings);
+      delivery->settings = smtp_client_settings_copy (
+          smtp_client_task_settings (self));
       delivery->session = smtp_client_session_new_one_shot (delivery->settings);
       delivery->is_one_shot = TRUE;
     }
 
-  g_string_truncate (self->log, 0);
+  if (self->log != NULL)
+    g_string_truncate (self->log, 0);
   set_delivery_state (self, SMTP_CLIENT_DELIVERY_STATE_PENDING);
 
   /* Everything, even a configuration error, is reported from the main

@@ -24,7 +24,8 @@ struct _SmtpClientTask
   GObject                  parent_instance;
 
   /* Properties */
-  SmtpClientSettings      *settings;     /* server, port, ... */
+  SmtpClientSettings      *settings;     /* server, port, ...; NULL until
+                                          * set or read: smtp_client_task_settings() */
   char                    *from;
   GStrv                    to;
   GBytes                  *body;
@@ -44,7 +45,7 @@ struct _SmtpClientTask
 
   /* Outcome */
   gboolean                 sent;
-  GString                 *log;
+  GString                 *log;          /* NULL until a line is logged */
   guint                    reply_code;
   char                    *reply;
   GStrv                    refused;
@@ -92,5 +93,12 @@ enum {
 extern GParamSpec *smtp_client_task_properties[N_PROPS];
 extern guint smtp_client_task_signals[N_SIGNALS];
 
+
+/* The task's own connection settings, made with their defaults on
+ * first use (a task sent through a session never needs them) */
+SmtpClientSettings *smtp_client_task_settings (SmtpClientTask *self);
+
+/* The transaction log so far: "" before any line */
+const char         *smtp_client_task_log_text (SmtpClientTask *self);
 
 G_END_DECLS

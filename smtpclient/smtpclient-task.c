@@ -150,7 +150,7 @@ smtp_client_task_get_transaction_log (SmtpClientTask *self)
 {
   g_return_val_if_fail (SMTP_CLIENT_IS_TASK (self), NULL);
 
-  return self->transaction_log ? self->log->str : NULL;
+  return self->transaction_log ? smtp_client_task_log_text (self) : NULL;
 }
 
 /**
@@ -322,7 +322,7 @@ smtp_client_task_get_property (GObject    *object,
 
   if (prop_id >= PROP_FIRST_SETTING && prop_id < N_PROPS)
     {
-      smtp_client_settings_get_property (self->settings,
+      smtp_client_settings_get_property (smtp_client_task_settings (self),
                                          prop_id - PROP_FIRST_SETTING, value);
       return;
     }
@@ -425,7 +425,7 @@ smtp_client_task_set_property (GObject      *object,
 
   if (prop_id >= PROP_FIRST_SETTING && prop_id < N_PROPS)
     {
-      if (smtp_client_settings_set_property (self->settings,
+      if (smtp_client_settings_set_property (smtp_client_task_settings (self),
                                              prop_id - PROP_FIRST_SETTING,
                                              value))
         g_object_notify_by_pspec (object, pspec);
@@ -562,7 +562,8 @@ smtp_client_task_finalize (GObject *object)
   g_clear_pointer (&self->body, g_bytes_unref);
   g_clear_pointer (&self->context, g_variant_unref);
   g_clear_pointer (&self->dsn_envelope_id, g_free);
-  g_string_free (self->log, TRUE);
+  if (self->log != NULL)
+    g_string_free (self->log, TRUE);
   g_clear_pointer (&self->reply, g_free);
   g_clear_pointer (&self->refused, g_strfreev);
   g_clear_pointer (&self->alias, g_free);
@@ -890,8 +891,20 @@ smtp_client_task_init (SmtpClientTask *self)
 {
   static const char * const default_to[] = { "root@localhost", NULL };
 
-  self->settings = smtp_client_settings_new ();
   self->from = g_strdup ("root@localhost");
   self->to = g_strdupv ((char **) default_to);
-  self->log = g_string_new (NULL);
+}
+
+SmtpClientSettings *
+smtp_client_task_settings (SmtpClientTask *self)
+{
+  if (self->settings == NULL)
+    self->settings = smtp_client_settings_new ();
+  return self->settings;
+}
+
+const char *
+smtp_client_task_log_text (SmtpClientTask *self)
+{
+  return self->log != NULL ? self->log->str : "";
 }
