@@ -268,17 +268,27 @@ start_tls (SmtpClientConnection *self)
                                     ? self->settings->tls_name
                                     : self->settings->server,
                                     smtp_client_settings_get_port (self->settings));
-  tls = g_tls_client_connection_new (G_IO_STREAM (self->socket_connection),
-                                     identity, &error);
+  /* What g_tls_client_connection_new() does, with the database given at
+   * construction: set afterwards, glib-networking would first have built
+   * the connection's credentials from the system's trust store (parsing
+   * every CA certificate on the machine, for each connection) only to
+   * build them again from ours */
+  tls = g_initable_new (g_tls_backend_get_client_connection_type (
+                            g_tls_backend_get_default ()),
+                        NULL, &error,
+                        "base-io-stream", self->socket_connection,
+                        "server-identity", identity,
+                        /* The list ends here when there is none */
+                        self->settings->tls_database != NULL
+                          ? "database" : NULL,
+                        self->settings->tls_database,
+                        NULL);
   if (tls == NULL)
     {
       engine_fail (self, error, NULL, CLOSE_NOW);
       return;
     }
 
-  if (self->settings->tls_database != NULL)
-    g_tls_connection_set_database (G_TLS_CONNECTION (tls),
-                                   self->settings->tls_database);
   if (self->settings->tls_certificate != NULL)
     g_tls_connection_set_certificate (G_TLS_CONNECTION (tls),
                                       self->settings->tls_certificate);
