@@ -113,6 +113,15 @@ smtp_test_iterate_for (guint ms)
   iterate_until (g_main_context_get_thread_default (), &never, ms);
 }
 
+guint
+smtp_test_slowdown (void)
+{
+  const char *text = g_getenv ("SMTPCLIENT_TEST_SLOWDOWN");
+  gint64 factor = text != NULL ? g_ascii_strtoll (text, NULL, 10) : 1;
+
+  return (guint) CLAMP (factor, 1, 100);
+}
+
 typedef struct
 {
   gboolean done;

@@ -153,6 +153,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpTestDelivery, smtp_test_delivery_free)
  * application's nested loop would: a dialog's) */
 void            smtp_test_iterate_for  (guint ms);
 
+/* How many times slower than normal the tests run: the
+ * SMTPCLIENT_TEST_SLOWDOWN variable (the valgrind setup sets 3), else 1.
+ * For the few tests whose timeouts must be passed, or not passed, on
+ * purpose. */
+guint           smtp_test_slowdown     (void);
+
 /* Waits at most @timeout_ms (on a private main context) for @process to
  * exit.  Returns TRUE if it has. */
 gboolean        smtp_test_process_wait (GSubprocess *process,

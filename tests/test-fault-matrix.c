@@ -118,16 +118,6 @@ typedef struct
 #define N_SESSION_TASKS         5
 #define BIG_CONTENT             (16 * 1024 * 1024)
 
-/* How much slower than normal the tests run (SMTPCLIENT_TEST_SLOWDOWN) */
-static gint64
-slowdown (void)
-{
-  const char *text = g_getenv ("SMTPCLIENT_TEST_SLOWDOWN");
-  gint64 factor = text != NULL ? g_ascii_strtoll (text, NULL, 10) : 1;
-
-  return MAX (factor, 1);
-}
-
 /* The client's timeout in a cell: short where the fault is silence (then
  * longer under valgrind, where a later connection's TLS handshake alone
  * takes more than a second); otherwise well under the scripted server's
@@ -136,8 +126,9 @@ slowdown (void)
 static guint
 cell_timeout (const Cell *cell)
 {
-  return cell->fault == FAULT_SILENCE ? SILENCE_TIMEOUT_SECONDS * slowdown ()
-                                      : TIMEOUT_SECONDS;
+  return cell->fault == FAULT_SILENCE
+         ? SILENCE_TIMEOUT_SECONDS * smtp_test_slowdown ()
+         : TIMEOUT_SECONDS;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -847,7 +838,8 @@ check_first_task (const Cell       *cell,
   /* Well before the timeout, unless the server is silent */
   if (cell->fault != FAULT_SILENCE && !cell->session)
     g_assert_cmpint (run->ended - run->started, <,
-                     TIMEOUT_SECONDS * G_TIME_SPAN_SECOND * slowdown ());
+                     TIMEOUT_SECONDS * G_TIME_SPAN_SECOND *
+                     (gint64) smtp_test_slowdown ());
 }
 
 /* What the client sent on the faulty connection after the fault */
