@@ -284,8 +284,10 @@ smtp_client_task_get_recipient_reply_code (SmtpClientTask *self,
  * @address: one of the task's recipients
  *
  * Gets the server's reply to @address's `RCPT` command in the last
- * attempt, as on the wire; with LMTP, for a recipient accepted to `RCPT`,
- * the reply for it after the end of the message (see
+ * attempt, as on the wire (lines joined with `\n`, control characters
+ * escaped, as [method@SmtpClient.Task.get_reply] gives its reply); with
+ * LMTP, for a recipient accepted to `RCPT`, the reply for it after the
+ * end of the message (see
  * [method@SmtpClient.Task.get_recipient_reply_code]).
  *
  * Returns: (nullable): the reply, or %NULL when @address is not a
