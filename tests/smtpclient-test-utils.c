@@ -122,6 +122,152 @@ smtp_test_slowdown (void)
   return (guint) CLAMP (factor, 1, 100);
 }
 
+void
+smtp_test_tool_run_clear (SmtpTestToolRun *run)
+{
+  g_clear_pointer (&run->out, g_free);
+  g_clear_pointer (&run->err, g_free);
+}
+
+const char *
+smtp_test_send_tool (void)
+{
+  const char *tool = g_getenv ("SMTPCLIENT_SEND");
+
+  if (tool == NULL || *tool == '\0')
+    g_error ("SMTPCLIENT_SEND is not set (run the tests with meson test)");
+  return tool;
+}
+
+typedef struct
+{
+  gboolean  done;
+  GBytes   *out;
+  GBytes   *err;
+  GError   *error;
+} ToolCommunicate;
+
+static void
+on_tool_communicated (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  ToolCommunicate *comm = user_data;
+
+  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, &comm->out,
+                                   &comm->err, &comm->error);
+  comm->done = TRUE;
+}
+
+static gboolean
+on_tool_timeout (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static char *
+bytes_to_string (GBytes *bytes)
+{
+  gsize size = 0;
+  const char *data;
+
+  if (bytes == NULL)
+    return g_strdup ("");
+  data = g_bytes_get_data (bytes, &size);
+  /* NULL data for no bytes */
+  return size > 0 ? g_strndup (data, size) : g_strdup ("");
+}
+
+void
+smtp_test_run_tool (SmtpTestToolRun    *run,
+                    const char * const *argv,
+                    const char         *password,
+                    const char         *input)
+{
+  smtp_test_run_tool_full (run, argv, password, input, SMTP_TEST_WAIT_SECONDS);
+}
+
+void
+smtp_test_run_tool_full (SmtpTestToolRun    *run,
+                         const char * const *argv,
+                         const char         *password,
+                         const char         *input,
+                         guint               timeout_s)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  /* The caller's context: a server the tool talks to may be served there */
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  g_autofree char *input_path = NULL;
+  GSource *timeout;
+  gboolean timed_out = FALSE;
+  ToolCommunicate comm = { FALSE, NULL, NULL, NULL };
+
+  g_assert_nonnull (argv[0]);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  if (input != NULL)
+    {
+      int fd = g_file_open_tmp ("smtpclient-tool-XXXXXX", &input_path, &error);
+
+      g_assert_no_error (error);
+      close (fd);
+      g_file_set_contents (input_path, input, -1, &error);
+      g_assert_no_error (error);
+      g_subprocess_launcher_set_stdin_file_path (launcher, input_path);
+    }
+  if (password != NULL)
+    g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_PASSWORD", password,
+                                  TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "SMTPCLIENT_PASSWORD");
+  g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_SEND",
+                                smtp_test_send_tool (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "LANGUAGE");
+
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+
+  timeout = g_timeout_source_new_seconds (timeout_s);
+  g_source_set_callback (timeout, on_tool_timeout, &timed_out, NULL);
+  g_source_attach (timeout, context);
+  g_subprocess_communicate_async (process, NULL, cancellable,
+                                  on_tool_communicated, &comm);
+  while (!comm.done && !timed_out)
+    g_main_context_iteration (context, TRUE);
+  if (!comm.done)
+    {
+      g_subprocess_force_exit (process);
+      g_cancellable_cancel (cancellable);
+      while (!comm.done)
+        g_main_context_iteration (context, TRUE);
+    }
+  g_source_destroy (timeout);
+  g_source_unref (timeout);
+  if (input_path != NULL)
+    g_unlink (input_path);
+
+  if (timed_out)
+    g_error ("%s did not finish within %u s", argv[0], timeout_s);
+  g_assert_no_error (comm.error);
+
+  /* communicate() ends when the process has: it ran to its end */
+  g_assert_true (g_subprocess_get_if_exited (process));
+  run->status = g_subprocess_get_exit_status (process);
+  run->out = bytes_to_string (comm.out);
+  run->err = bytes_to_string (comm.err);
+  g_clear_pointer (&comm.out, g_bytes_unref);
+  g_clear_pointer (&comm.err, g_bytes_unref);
+
+  g_test_message ("%s exited with %d; stderr:\n%s", argv[0], run->status,
+                  run->err);
+}
+
 typedef struct
 {
   gboolean done;

@@ -159,6 +159,41 @@ void            smtp_test_iterate_for  (guint ms);
  * purpose. */
 guint           smtp_test_slowdown     (void);
 
+/* What a run of a tool gave */
+typedef struct
+{
+  int   status;  /* exit status */
+  char *out;     /* standard output, "" for none */
+  char *err;     /* standard error, "" for none */
+} SmtpTestToolRun;
+
+void            smtp_test_tool_run_clear (SmtpTestToolRun *run);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SmtpTestToolRun, smtp_test_tool_run_clear)
+
+/* The smtpclient-send under test: $SMTPCLIENT_SEND (meson sets it;
+ * g_error when it is not) */
+const char     *smtp_test_send_tool      (void);
+
+/* Runs @argv (@argv[0] the program) with standard input from a file that
+ * holds @input (NULL: /dev/null; a file, not a pipe, so that a tool that
+ * exits before reading does not fail the test's write), with
+ * SMTPCLIENT_PASSWORD set to @password (NULL: unset), SMTPCLIENT_SEND set
+ * (for shell pipelines) and LC_ALL=C (English messages); waits at most
+ * SMTP_TEST_WAIT_SECONDS (then g_error), iterating the thread-default
+ * main context (a server the tool talks to may live there), and asserts
+ * that the program exited rather than died of a signal (a crash, a
+ * sanitizer abort). */
+void            smtp_test_run_tool       (SmtpTestToolRun    *run,
+                                          const char * const *argv,
+                                          const char         *password,
+                                          const char         *input);
+/* The same, waiting at most @timeout_s seconds */
+void            smtp_test_run_tool_full  (SmtpTestToolRun    *run,
+                                          const char * const *argv,
+                                          const char         *password,
+                                          const char         *input,
+                                          guint               timeout_s);
+
 /* Waits at most @timeout_ms (on a private main context) for @process to
  * exit.  Returns TRUE if it has. */
 gboolean        smtp_test_process_wait (GSubprocess *process,

@@ -14,7 +14,6 @@
 
 #include <string.h>
 
-#include <glib/gstdio.h>
 
 #include "smtpclient-test-certs.h"
 #include "smtpclient-test-server.h"
@@ -28,145 +27,13 @@
   "\n" \
   "Sent by test-cli.\n"
 
-typedef struct
-{
-  int   status;     /* exit status */
-  char *out;        /* standard output */
-  char *err;        /* standard error */
-} CliResult;
-
-static void
-cli_result_clear (CliResult *result)
-{
-  g_clear_pointer (&result->out, g_free);
-  g_clear_pointer (&result->err, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliResult, cli_result_clear)
-
-typedef struct
-{
-  gboolean  done;
-  GBytes   *out;
-  GBytes   *err;
-  GError   *error;
-} Communicate;
-
-static void
-on_communicated (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Communicate *comm = user_data;
-
-  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, &comm->out,
-                                   &comm->err, &comm->error);
-  comm->done = TRUE;
-}
-
-static gboolean
-on_timeout_set_flag (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static char *
-bytes_to_string (GBytes *bytes)
-{
-  gsize size = 0;
-  const char *data;
-
-  if (bytes == NULL)
-    return g_strdup ("");
-  data = g_bytes_get_data (bytes, &size);
-  /* NULL data for no bytes */
-  return size > 0 ? g_strndup (data, size) : g_strdup ("");
-}
-
-static const char *
-get_tool (void)
-{
-  const char *tool = g_getenv ("SMTPCLIENT_SEND");
-
-  if (tool == NULL || *tool == '\0')
-    g_error ("SMTPCLIENT_SEND is not set (run the tests with meson test)");
-  return tool;
-}
-
-/* Runs @argv with @password (NULL: unset) as SMTPCLIENT_PASSWORD and
- * SMTPCLIENT_SEND set; waits at most SMTP_TEST_WAIT_SECONDS */
-static void
-run_program (CliResult          *result,
-             const char         *password,
-             const char * const *argv)
-{
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  GSource *timeout;
-  gboolean timed_out = FALSE;
-  Communicate comm = { FALSE, NULL, NULL, NULL };
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  if (password != NULL)
-    g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_PASSWORD", password,
-                                  TRUE);
-  else
-    g_subprocess_launcher_unsetenv (launcher, "SMTPCLIENT_PASSWORD");
-  g_subprocess_launcher_setenv (launcher, "SMTPCLIENT_SEND", get_tool (), TRUE);
-  /* English messages, whatever the machine's locale */
-  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C", TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "LANGUAGE");
-
-  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  g_assert_no_error (error);
-
-  g_main_context_push_thread_default (context);
-  timeout = g_timeout_source_new_seconds (SMTP_TEST_WAIT_SECONDS);
-  g_source_set_callback (timeout, on_timeout_set_flag, &timed_out, NULL);
-  g_source_attach (timeout, context);
-  g_subprocess_communicate_async (process, NULL, cancellable,
-                                  on_communicated, &comm);
-  while (!comm.done && !timed_out)
-    g_main_context_iteration (context, TRUE);
-  if (!comm.done)
-    {
-      g_subprocess_force_exit (process);
-      g_cancellable_cancel (cancellable);
-      while (!comm.done)
-        g_main_context_iteration (context, TRUE);
-    }
-  g_source_destroy (timeout);
-  g_source_unref (timeout);
-  g_main_context_pop_thread_default (context);
-
-  if (timed_out)
-    g_error ("%s did not finish within %d s", argv[0], SMTP_TEST_WAIT_SECONDS);
-  g_assert_no_error (comm.error);
-
-  /* It ran to its end (no crash, no sanitizer abort by signal) */
-  g_assert_true (g_subprocess_get_if_exited (process));
-  result->status = g_subprocess_get_exit_status (process);
-  result->out = bytes_to_string (comm.out);
-  result->err = bytes_to_string (comm.err);
-  g_clear_pointer (&comm.out, g_bytes_unref);
-  g_clear_pointer (&comm.err, g_bytes_unref);
-
-  g_test_message ("%s exited with %d; stderr:\n%s", argv[0],
-                  result->status, result->err);
-}
-
 /* Runs smtpclient-send with @args (NULL-terminated, after the program),
  * "--message-file" with MESSAGE, and @password (NULL: unset) as
  * SMTPCLIENT_PASSWORD.  (The message is not written to its standard
  * input, /dev/null: the tool may exit before reading it, and a write to a
  * closed pipe would fail the run.) */
 static void
-run_cli (CliResult          *result,
+run_cli (SmtpTestToolRun    *result,
          const char         *password,
          const char * const *args)
 {
@@ -177,24 +44,25 @@ run_cli (CliResult          *result,
   g_file_set_contents (message_file, MESSAGE, -1, &error);
   g_assert_no_error (error);
 
-  g_ptr_array_add (argv, (gpointer) get_tool ());
+  g_ptr_array_add (argv, (gpointer) smtp_test_send_tool ());
   g_ptr_array_add (argv, "--message-file");
   g_ptr_array_add (argv, message_file);
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  run_program (result, password, (const char * const *) argv->pdata);
+  smtp_test_run_tool (result, (const char * const *) argv->pdata, password,
+                      NULL);
 }
 
 /* Runs @pipeline with sh -c, "$SMTPCLIENT_SEND" standing for the tool */
 static void
-run_pipeline (CliResult  *result,
-              const char *pipeline)
+run_pipeline (SmtpTestToolRun *result,
+              const char      *pipeline)
 {
   const char * const argv[] = { "/bin/sh", "-c", pipeline, NULL };
 
-  run_program (result, NULL, argv);
+  smtp_test_run_tool (result, argv, NULL, NULL);
 }
 
 static char *
@@ -246,7 +114,7 @@ assert_delivered (SmtpTestServer *server,
 
 /* The last line of standard error is one line: "smtpclient-send: ..." */
 static void
-assert_one_line_error (const CliResult *result)
+assert_one_line_error (const SmtpTestToolRun *result)
 {
   g_auto(GStrv) lines = g_strsplit (result->err, "\n", -1);
   guint n = g_strv_length (lines);
@@ -262,7 +130,7 @@ test_starttls_ca_file (void)
   g_autoptr(SmtpTestServer) server = start_server ("server", FALSE, NULL);
   g_autofree char *port = port_string (server);
   g_autofree char *ca = smtp_test_cert_path ("ca.pem");
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", port,
                          "--security", "starttls", "--ca-file", ca,
                          "--from", "sender@example.org", "--log",
@@ -285,7 +153,7 @@ test_implicit_tls_ca_file (void)
   g_autoptr(SmtpTestServer) server = start_server ("server", TRUE, NULL);
   g_autofree char *port = port_string (server);
   g_autofree char *ca = smtp_test_cert_path ("ca.pem");
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", port,
                          "--security", "tls", "--ca-file", ca,
                          "--from", "sender@example.org",
@@ -303,7 +171,7 @@ test_untrusted_certificate (void)
 {
   g_autoptr(SmtpTestServer) server = start_server ("server", FALSE, NULL);
   g_autofree char *port = port_string (server);
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", port,
                          "--security", "starttls",
                          "--from", "sender@example.org",
@@ -322,7 +190,7 @@ static void
 test_bad_ca_file (void)
 {
   g_autofree char *missing = smtp_test_tmp_path ("no-such-ca.pem");
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", "9",
                          "--security", "starttls", "--ca-file", missing,
                          "rcpt@example.org", NULL };
@@ -368,7 +236,7 @@ test_accept_fingerprint (gconstpointer data)
                                                               : "server");
   g_autofree char *fingerprint = c->colons ? with_colons (hex)
                                            : g_strdup (hex);
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", port,
                          "--security", "starttls",
                          "--accept-fingerprint", fingerprint,
@@ -395,7 +263,7 @@ test_accept_fingerprint (gconstpointer data)
 static void
 test_bad_fingerprint (void)
 {
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *args[] = { "--server", "127.0.0.1", "--port", "9",
                          "--security", "starttls",
                          "--accept-fingerprint", "sha256-not-hex",
@@ -428,7 +296,7 @@ test_password (gconstpointer data)
   g_autofree char *file = smtp_test_tmp_path ("password");
   g_autoptr(GPtrArray) args = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   const char *environment = NULL;
   guint ok = 0, failed = 0;
 
@@ -530,7 +398,7 @@ test_insecure_auth_refused (void)
   g_autoptr(SmtpTestServer) server =
     smtp_test_server_start_aiosmtpd ("--auth", "alice:" PASSWORD, NULL);
   g_autofree char *port = port_string (server);
-  g_auto(CliResult) result = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) result = { 0, NULL, NULL };
   guint ok = 0, failed = 0;
   const char *args[] = { "--server", "127.0.0.1", "--port", port,
                          "--user", "alice",
@@ -563,7 +431,7 @@ test_slow_writer (void)
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autoptr(GPtrArray) messages = NULL;
   g_autofree char *pipeline = NULL;
-  g_auto(CliResult) result = { 0 };
+  g_auto(SmtpTestToolRun) result = { 0 };
   const char *expected = "Subject: a\r\n\r\nfirst\r\nsecond\r\n";
   gsize size = 0;
   const char *data;
@@ -593,7 +461,7 @@ test_log_escapes (void)
 {
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autofree char *port = NULL;
-  g_auto(CliResult) result = { 0 };
+  g_auto(SmtpTestToolRun) result = { 0 };
 
   g_test_summary ("Audit 9: --log and the error line show a server's "
                   "control characters escaped: the terminal never gets an "
@@ -658,7 +526,7 @@ test_debug_to_stderr (void)
 {
   g_autoptr(SmtpTestScriptServer) server = NULL;
   g_autofree char *port = NULL;
-  g_auto(CliResult) result = { 0 };
+  g_auto(SmtpTestToolRun) result = { 0 };
 
   g_test_summary ("--debug writes the protocol trace to standard error; "
                   "standard output, which a script may read, stays empty");
@@ -701,7 +569,7 @@ test_sendmail_options (gconstpointer data)
   g_autoptr(GPtrArray) args = g_ptr_array_new ();
   g_autofree char *port = NULL;
   g_autofree char *mail = NULL;
-  g_auto(CliResult) result = { 0 };
+  g_auto(SmtpTestToolRun) result = { 0 };
 
   g_test_summary ("sendmail's spellings: -f ADDR and -fADDR are --from, "
                   "-i and -oi are accepted and ignored; nothing is printed "

@@ -297,27 +297,6 @@ test_lmtp_refused_after_data (gconstpointer data)
   g_assert_nonnull (strstr (log, "Quota exceeded"));
 }
 
-typedef struct
-{
-  gboolean done;
-  char    *output;
-  char    *errors;
-  GError  *error;
-} Communicated;
-
-static void
-on_communicated (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Communicated *comm = user_data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result,
-                                        &comm->output, &comm->errors,
-                                        &comm->error);
-  comm->done = TRUE;
-}
-
 /* smtpclient-send --lmtp --server SOCKET: a 1 MB message from a file to
  * two mailboxes, its log on stderr */
 static void
@@ -325,17 +304,13 @@ test_lmtp_cli (void)
 {
   SmtpTestMailServer *server = smtp_test_shared_server (&dovecot);
   g_autoptr(GBytes) content = smtp_test_make_message (1 * MB, 13);
-  g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *path = smtp_test_tmp_path ("cli-lmtp.eml");
-  const char *tool = g_getenv ("SMTPCLIENT_SEND");
-  Communicated comm = { FALSE, NULL, NULL, NULL };
+  g_auto(SmtpTestToolRun) run = { 0, NULL, NULL };
   Mailbox bob, carol;
 
   if (server == NULL)
     return;
-  if (tool == NULL || *tool == '\0')
-    g_error ("SMTPCLIENT_SEND is not set (run the tests with meson test)");
 
   mailbox_before (server, &bob, "bob@example.org");
   mailbox_before (server, &carol, "carol@example.org");
@@ -343,33 +318,23 @@ test_lmtp_cli (void)
                        g_bytes_get_size (content), &error);
   g_assert_no_error (error);
 
-  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                              | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
-                              tool, "--lmtp",
-                              "--server",
-                              smtp_test_mailserver_get_string (server,
-                                                               "lmtp_socket"),
-                              "--from", "sender@example.org",
-                              "--timeout", "60", "--log",
-                              "--message-file", path,
-                              "carol@example.org", "bob@example.org",
-                              NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_communicated,
-                                       &comm);
-  smtp_test_iterate_until (&comm.done, SMTP_TEST_INTEROP_RUN_WAIT_S,
-                           "smtpclient-send");
-  g_assert_no_error (comm.error);
-  g_test_message ("smtpclient-send's standard error:\n%s", comm.errors);
-  g_assert_true (g_subprocess_get_if_exited (process));
-  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
-  g_assert_nonnull (strstr (comm.errors, "-> LHLO "));
-  g_assert_nonnull (strstr (comm.errors, "-> RCPT TO:<carol@example.org>"));
+  {
+    const char * const argv[] = {
+      smtp_test_send_tool (), "--lmtp",
+      "--server", smtp_test_mailserver_get_string (server, "lmtp_socket"),
+      "--from", "sender@example.org", "--timeout", "60", "--log",
+      "--message-file", path, "carol@example.org", "bob@example.org", NULL
+    };
+
+    smtp_test_run_tool_full (&run, argv, NULL, NULL,
+                             SMTP_TEST_INTEROP_RUN_WAIT_S);
+  }
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_nonnull (strstr (run.err, "-> LHLO "));
+  g_assert_nonnull (strstr (run.err, "-> RCPT TO:<carol@example.org>"));
 
   assert_delivered (server, &carol, content);
   assert_delivered (server, &bob, content);
-  g_free (comm.output);
-  g_free (comm.errors);
 }
 
 static void

@@ -16,7 +16,6 @@
 
 #include <string.h>
 #include <unistd.h>
-#include <glib/gstdio.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixsocketaddress.h>
 
@@ -640,82 +639,21 @@ test_lmtp_unix_socket (void)
 /* smtpclient-send --lmtp --server SOCKET, and --require-tls over plain
  * TCP: its exit status, and what it wrote to standard error */
 static void
-on_communicated (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  GBytes **stderr_bytes = user_data;
-  g_autoptr(GError) error = NULL;
-
-  g_subprocess_communicate_finish (G_SUBPROCESS (source), result, NULL,
-                                   stderr_bytes, &error);
-  g_assert_no_error (error);
-}
-
-static int
-run_send (const char *const *argv,
-          const char         *input,
-          char              **err)
-{
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GBytes) stderr_bytes = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *input_path = NULL;
-  gint64 deadline = g_get_monotonic_time () + SMTP_TEST_WAIT_SECONDS * G_USEC_PER_SEC;
-  int fd;
-
-  g_assert_nonnull (argv[0]);
-
-  /* Standard input from a file, not a pipe: a tool that fails before it
-   * reads (a usage error) must not make the test's write fail */
-  fd = g_file_open_tmp ("smtpclient-reach-XXXXXX", &input_path, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_file_set_contents (input_path, input, -1, &error));
-  g_assert_no_error (error);
-  close (fd);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_stdin_file_path (launcher, input_path);
-  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_async (process, NULL, NULL, on_communicated,
-                                  &stderr_bytes);
-  while (stderr_bytes == NULL && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
-  if (stderr_bytes == NULL)
-    {
-      g_subprocess_force_exit (process);
-      g_error ("smtpclient-send did not end in %d s", SMTP_TEST_WAIT_SECONDS);
-    }
-  g_assert_true (g_subprocess_wait (process, NULL, &error));
-  g_assert_no_error (error);
-  g_unlink (input_path);
-  *err = g_strndup (g_bytes_get_data (stderr_bytes, NULL),
-                    g_bytes_get_size (stderr_bytes));
-  return g_subprocess_get_exit_status (process);
-}
-
-static void
 test_cli_lmtp (void)
 {
   g_autoptr(SmtpTestScriptServer) server = serve ("LMTP PIPELINING");
   g_autoptr(UnixFront) front = unix_front_new (smtp_test_script_server_get_port (server));
-  const char *argv[] = { g_getenv ("SMTPCLIENT_SEND"), "--lmtp", "--server",
+  const char *argv[] = { smtp_test_send_tool (), "--lmtp", "--server",
                          front->path, "--from", "a@example.org", "--log",
                          "b@example.org", NULL };
-  g_autofree char *err = NULL;
+  g_auto(SmtpTestToolRun) run = { 0, NULL, NULL };
   g_autoptr(GPtrArray) messages = NULL;
-  int status;
 
   g_test_summary ("smtpclient-send --lmtp --server /path/to/socket");
 
-  g_assert_nonnull (argv[0]);
-  status = run_send (argv, "Subject: cli\r\n\r\nby LMTP\r\n", &err);
-  g_test_message ("%s", err);
-  g_assert_cmpint (status, ==, 0);
-  g_assert_nonnull (strstr (err, "-> LHLO "));
+  smtp_test_run_tool (&run, argv, NULL, "Subject: cli\r\n\r\nby LMTP\r\n");
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_nonnull (strstr (run.err, "-> LHLO "));
   smtp_test_script_server_wait (server, 1);
   messages = smtp_test_script_server_get_messages (server);
   g_assert_cmpuint (messages->len, ==, 1);
@@ -726,17 +664,18 @@ test_cli_require_tls (void)
 {
   g_autoptr(SmtpTestScriptServer) server = serve ("REQUIRETLS");
   g_autofree char *port = g_strdup_printf ("%u", smtp_test_script_server_get_port (server));
-  const char *argv[] = { g_getenv ("SMTPCLIENT_SEND"), "--require-tls",
+  const char *argv[] = { smtp_test_send_tool (), "--require-tls",
                          "--server", "127.0.0.1", "--port", port,
                          "--from", "a@example.org", "b@example.org", NULL };
-  g_autofree char *err = NULL;
+  g_auto(SmtpTestToolRun) run = { 0, NULL, NULL };
 
   g_test_summary ("smtpclient-send --require-tls over plain TCP: a one-line "
                   "error, non-zero exit, no MAIL sent");
 
-  g_assert_cmpint (run_send (argv, "Subject: cli\r\n\r\nx\r\n", &err), !=, 0);
-  g_assert_nonnull (strstr (err, "REQUIRETLS"));
-  g_assert_null (strchr (g_strchomp (err), '\n'));
+  smtp_test_run_tool (&run, argv, NULL, "Subject: cli\r\n\r\nx\r\n");
+  g_assert_cmpint (run.status, !=, 0);
+  g_assert_nonnull (strstr (run.err, "REQUIRETLS"));
+  g_assert_null (strchr (g_strchomp (run.err), '\n'));
   smtp_test_script_server_wait (server, 1);
   g_assert_false (commands_have_prefix (server, 0, "MAIL"));
 }
@@ -744,24 +683,26 @@ test_cli_require_tls (void)
 static void
 test_cli_discover_usage (void)
 {
-  const char *tool = g_getenv ("SMTPCLIENT_SEND");
+  const char *tool = smtp_test_send_tool ();
   const char *not_a_domain[] = { tool, "--discover", "not a/domain",
                                  "b@example.org", NULL };
   const char *with_server[] = { tool, "--discover", "example.org", "--server",
                                 "127.0.0.1", "b@example.org", NULL };
-  g_autofree char *err1 = NULL;
-  g_autofree char *err2 = NULL;
+  g_auto(SmtpTestToolRun) run1 = { 0, NULL, NULL };
+  g_auto(SmtpTestToolRun) run2 = { 0, NULL, NULL };
 
   g_test_summary ("smtpclient-send --discover: what is not a domain, or "
                   "--server given as well, is a usage error (exit 2, one "
                   "line), before any lookup");
 
-  g_assert_cmpint (run_send (not_a_domain, "Subject: x\r\n\r\nx\r\n", &err1), ==, 2);
-  g_assert_nonnull (strstr (err1, "not a mail domain"));
-  g_assert_null (strchr (g_strchomp (err1), '\n'));
-  g_assert_cmpint (run_send (with_server, "Subject: x\r\n\r\nx\r\n", &err2), ==, 2);
-  g_assert_nonnull (strstr (err2, "--discover"));
-  g_assert_null (strchr (g_strchomp (err2), '\n'));
+  smtp_test_run_tool (&run1, not_a_domain, NULL, "Subject: x\r\n\r\nx\r\n");
+  g_assert_cmpint (run1.status, ==, 2);
+  g_assert_nonnull (strstr (run1.err, "not a mail domain"));
+  g_assert_null (strchr (g_strchomp (run1.err), '\n'));
+  smtp_test_run_tool (&run2, with_server, NULL, "Subject: x\r\n\r\nx\r\n");
+  g_assert_cmpint (run2.status, ==, 2);
+  g_assert_nonnull (strstr (run2.err, "--discover"));
+  g_assert_null (strchr (g_strchomp (run2.err), '\n'));
 }
 
 /* ---------------------------------------------------------------------- */
