@@ -14,7 +14,6 @@
 
 #include <string.h>
 
-
 #include "smtpclient-test-certs.h"
 #include "smtpclient-test-server.h"
 #include "smtpclient-test-utils.h"
